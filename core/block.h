@@ -1,0 +1,62 @@
+// Block headers and blocks.
+//
+// A header commits to its place in the chain (height, previous block hash),
+// to its transactions (RFC 6962 Merkle root over their tx ids), to when and by
+// whom it was proposed, and to the execution results of the previous block, so
+// that a peer whose state diverged notices at the next block.
+//
+// block hash = tagged_hash("custos/block/v1", JCS(header)); see docs/formats.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/hash.h"
+#include "core/json.h"
+#include "core/tx.h"
+
+namespace custos {
+
+inline constexpr std::string_view kBlockTag = "custos/block/v1";
+inline constexpr std::size_t kBlockTxsMax = 10'000;
+
+struct BlockHeader {
+  std::string network_id;
+  std::uint64_t height = 0;  // genesis is 0
+  Hash256 prev_hash;         // all zero for genesis
+  Hash256 tx_root;           // merkle_root of the tx ids' leaf hashes
+  std::uint64_t tx_count = 0;
+  std::int64_t timestamp_ms = 0;  // the proposer's clock; chaincode's only notion of time
+  std::string proposer;           // node id of the proposer
+  Hash256 prev_results_hash;      // results of block height-1; all zero for genesis
+
+  Json to_json() const;
+  std::string canonical() const;
+  Hash256 hash() const;
+};
+
+struct Block {
+  BlockHeader header;
+  std::vector<Transaction> txs;
+
+  Json to_json() const;  // {"header": ..., "txs": [...]}
+};
+
+// The Merkle root that a header commits to for these transactions: leaves are
+// the 32-byte tx ids.
+Hash256 tx_root_of(const std::vector<Transaction>& txs);
+
+// Builds a block over txs with tx_root and tx_count filled in.
+Block make_block(std::string network_id, std::uint64_t height, const Hash256& prev_hash,
+                 std::int64_t timestamp_ms, std::string proposer,
+                 const Hash256& prev_results_hash, std::vector<Transaction> txs);
+
+// Parses and checks a header ("bad_block" on any unknown or malformed member).
+Result<BlockHeader> block_header_from_json(const Json& j);
+// Parses a block and checks that tx_count and tx_root match its transactions
+// and that every transaction names the header's network.
+Result<Block> block_from_json(const Json& j);
+
+}  // namespace custos

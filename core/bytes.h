@@ -1,0 +1,32 @@
+// Byte strings and their hex codec.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace custos {
+
+using Bytes = std::vector<std::uint8_t>;
+using ByteView = std::span<const std::uint8_t>;
+
+inline ByteView as_bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// Lowercase hex, two characters per byte.
+std::string hex_encode(ByteView bytes);
+
+// Accepts upper- or lowercase digits. Refuses an odd length or any character
+// outside [0-9a-fA-F] (no whitespace, no "0x" prefix) with code "bad_hex".
+Result<Bytes> hex_decode(std::string_view hex);
+
+// Like hex_decode, but also refuses uppercase digits and any length other
+// than expected_bytes*2, so that one value has one spelling in signed data.
+Result<Bytes> hex_decode_canonical(std::string_view hex, std::size_t expected_bytes);
+
+}  // namespace custos

@@ -1,0 +1,38 @@
+// JSON for everything Custos hashes or signs: a strict parser and the RFC 8785
+// (JCS) canonical serialisation, restricted to integers in ±(2^53−1).
+//
+// Values are nlohmann::json. Only these are ever produced by parse_json_strict
+// and accepted by canonical_json: null, booleans, integers within
+// ±kJsonIntegerMax, strings of valid UTF-8, arrays, objects. Floats are
+// refused because two languages rarely print them alike; large integers
+// because a JavaScript verifier could not hold them exactly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+namespace custos {
+
+using Json = nlohmann::json;
+
+inline constexpr std::int64_t kJsonIntegerMax = (std::int64_t{1} << 53) - 1;
+inline constexpr std::size_t kJsonDepthMax = 64;
+
+// Parses one JSON text. Refuses, with code "bad_json" and a message that says
+// where and why: syntax errors, trailing data, duplicate object keys, numbers
+// with a fraction or exponent, integers outside ±kJsonIntegerMax, invalid
+// UTF-8, escaped lone surrogates, nesting deeper than kJsonDepthMax.
+Result<Json> parse_json_strict(std::string_view text);
+
+// The RFC 8785 canonical form: no whitespace, object members sorted by the
+// UTF-16 code units of their names, strings escaped as ECMAScript's
+// JSON.stringify does. Refuses ("bad_json") floats, out-of-range integers,
+// strings or names that are not valid UTF-8, and binary values.
+Result<std::string> canonical_json(const Json& value);
+
+}  // namespace custos
