@@ -8,7 +8,9 @@
 namespace custos {
 namespace {
 
-Error bad_block(const std::string& what) { return make_error("bad_block", what); }
+Error bad_block(const std::string& what) {
+  return make_error("bad_block", what);
+}
 
 Result<std::uint64_t> get_u53(const Json& j, const char* name) {
   const Json& v = j.at(name);
@@ -30,14 +32,10 @@ Result<Hash256> get_hash(const Json& j, const char* name) {
 }  // namespace
 
 Json BlockHeader::to_json() const {
-  return Json{{"network_id", network_id},
-              {"height", height},
-              {"prev_hash", prev_hash.hex()},
-              {"tx_root", tx_root.hex()},
-              {"tx_count", tx_count},
-              {"timestamp_ms", timestamp_ms},
-              {"proposer", proposer},
-              {"prev_results_hash", prev_results_hash.hex()}};
+  return Json{{"network_id", network_id},     {"height", height},
+              {"prev_hash", prev_hash.hex()}, {"tx_root", tx_root.hex()},
+              {"tx_count", tx_count},         {"timestamp_ms", timestamp_ms},
+              {"proposer", proposer},         {"prev_results_hash", prev_results_hash.hex()}};
 }
 
 std::string BlockHeader::canonical() const {
@@ -46,7 +44,9 @@ std::string BlockHeader::canonical() const {
   return std::move(text).value();
 }
 
-Hash256 BlockHeader::hash() const { return tagged_hash(kBlockTag, canonical()); }
+Hash256 BlockHeader::hash() const {
+  return tagged_hash(kBlockTag, canonical());
+}
 
 Json Block::to_json() const {
   Json txs_json = Json::array();
@@ -62,8 +62,8 @@ Hash256 tx_root_of(const std::vector<Transaction>& txs) {
 }
 
 Block make_block(std::string network_id, std::uint64_t height, const Hash256& prev_hash,
-                 std::int64_t timestamp_ms, std::string proposer,
-                 const Hash256& prev_results_hash, std::vector<Transaction> txs) {
+                 std::int64_t timestamp_ms, std::string proposer, const Hash256& prev_results_hash,
+                 std::vector<Transaction> txs) {
   Block b;
   b.header.network_id = std::move(network_id);
   b.header.height = height;
@@ -78,12 +78,13 @@ Block make_block(std::string network_id, std::uint64_t height, const Hash256& pr
 }
 
 Result<BlockHeader> block_header_from_json(const Json& j) {
-  static const std::set<std::string> kMembers = {"network_id", "height",       "prev_hash",
-                                                 "tx_root",    "tx_count",     "timestamp_ms",
+  static const std::set<std::string> kMembers = {"network_id", "height",           "prev_hash",
+                                                 "tx_root",    "tx_count",         "timestamp_ms",
                                                  "proposer",   "prev_results_hash"};
   if (!j.is_object()) return bad_block("block header must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!kMembers.contains(it.key())) return bad_block("header has unknown member \"" + it.key() + "\"");
+    if (!kMembers.contains(it.key()))
+      return bad_block("header has unknown member \"" + it.key() + "\"");
   }
   for (const auto& m : kMembers) {
     if (!j.contains(m)) return bad_block("header lacks member \"" + m + "\"");

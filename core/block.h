@@ -50,8 +50,8 @@ Hash256 tx_root_of(const std::vector<Transaction>& txs);
 
 // Builds a block over txs with tx_root and tx_count filled in.
 Block make_block(std::string network_id, std::uint64_t height, const Hash256& prev_hash,
-                 std::int64_t timestamp_ms, std::string proposer,
-                 const Hash256& prev_results_hash, std::vector<Transaction> txs);
+                 std::int64_t timestamp_ms, std::string proposer, const Hash256& prev_results_hash,
+                 std::vector<Transaction> txs);
 
 // Parses and checks a header ("bad_block" on any unknown or malformed member).
 Result<BlockHeader> block_header_from_json(const Json& j);

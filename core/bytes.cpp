@@ -25,8 +25,8 @@ std::string hex_encode(ByteView bytes) {
 
 Result<Bytes> hex_decode(std::string_view hex) {
   if (hex.size() % 2 != 0) {
-    return make_error("bad_hex", "hex string has an odd number of digits (" +
-                                     std::to_string(hex.size()) + ")");
+    return make_error(
+        "bad_hex", "hex string has an odd number of digits (" + std::to_string(hex.size()) + ")");
   }
   Bytes out;
   out.reserve(hex.size() / 2);

@@ -8,7 +8,9 @@
 namespace custos {
 namespace {
 
-EVP_MD_CTX* as_ctx(void* p) { return static_cast<EVP_MD_CTX*>(p); }
+EVP_MD_CTX* as_ctx(void* p) {
+  return static_cast<EVP_MD_CTX*>(p);
+}
 
 // OpenSSL only fails here on allocation failure or a broken library; neither
 // is recoverable input, so stop loudly.
@@ -36,7 +38,9 @@ Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   require(EVP_DigestInit_ex(as_ctx(ctx_), EVP_sha256(), nullptr));
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(as_ctx(ctx_)); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(as_ctx(ctx_));
+}
 
 Sha256& Sha256::update(ByteView data) {
   require(EVP_DigestUpdate(as_ctx(ctx_), data.data(), data.size()));
@@ -51,7 +55,9 @@ Hash256 Sha256::finish() {
   return h;
 }
 
-Hash256 sha256(ByteView data) { return Sha256().update(data).finish(); }
+Hash256 sha256(ByteView data) {
+  return Sha256().update(data).finish();
+}
 
 Hash256 tagged_hash(std::string_view tag, std::string_view payload) {
   static constexpr std::uint8_t kSeparator[1] = {0};

@@ -43,7 +43,9 @@ class Sha256 {
 };
 
 Hash256 sha256(ByteView data);
-inline Hash256 sha256(std::string_view data) { return sha256(as_bytes(data)); }
+inline Hash256 sha256(std::string_view data) {
+  return sha256(as_bytes(data));
+}
 
 // SHA-256 over a domain-separation tag, one 0x00 byte, then the payload. Every
 // hashed structure has its own tag so that a hash of one kind can never be

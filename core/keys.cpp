@@ -15,8 +15,8 @@ namespace {
 // as safe from many threads.
 const secp256k1_context* context() {
   static const secp256k1_context* ctx = [] {
-    secp256k1_context* c = secp256k1_context_create(SECP256K1_CONTEXT_SIGN |
-                                                    SECP256K1_CONTEXT_VERIFY);
+    secp256k1_context* c =
+        secp256k1_context_create(SECP256K1_CONTEXT_SIGN | SECP256K1_CONTEXT_VERIFY);
     if (c == nullptr) std::abort();
     unsigned char seed[32];
     if (RAND_bytes(seed, sizeof seed) != 1) std::abort();
@@ -112,7 +112,9 @@ PrivateKey& PrivateKey::operator=(PrivateKey&& other) noexcept {
   return *this;
 }
 
-PrivateKey::~PrivateKey() { OPENSSL_cleanse(secret_.data(), secret_.size()); }
+PrivateKey::~PrivateKey() {
+  OPENSSL_cleanse(secret_.data(), secret_.size());
+}
 
 PublicKey PrivateKey::public_key() const {
   secp256k1_pubkey pk;
@@ -125,7 +127,9 @@ PublicKey PrivateKey::public_key() const {
   return PublicKey::parse(ByteView(out, len)).value();
 }
 
-Signature PrivateKey::sign(ByteView message) const { return sign_digest(sha256(message)); }
+Signature PrivateKey::sign(ByteView message) const {
+  return sign_digest(sha256(message));
+}
 
 Signature PrivateKey::sign_digest(const Hash256& digest) const {
   secp256k1_ecdsa_signature sig;

@@ -25,16 +25,28 @@ class [[nodiscard]] Result {
   explicit operator bool() const { return ok(); }
 
   // Precondition: ok(). Violations are bugs, so they abort in every build.
-  T& value() & { check(true); return std::get<0>(v_); }
-  const T& value() const& { check(true); return std::get<0>(v_); }
-  T&& value() && { check(true); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    check(true);
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    check(true);
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    check(true);
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
   // Precondition: !ok().
-  const Error& error() const { check(false); return std::get<1>(v_); }
+  const Error& error() const {
+    check(false);
+    return std::get<1>(v_);
+  }
 
  private:
   void check(bool want_ok) const {
@@ -45,7 +57,9 @@ class [[nodiscard]] Result {
 
 struct Unit {};
 using Status = Result<Unit>;
-inline Status ok_status() { return Unit{}; }
+inline Status ok_status() {
+  return Unit{};
+}
 
 inline Error make_error(std::string code, std::string message) {
   return Error{std::move(code), std::move(message)};

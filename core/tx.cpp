@@ -7,14 +7,17 @@
 namespace custos {
 namespace {
 
-Error bad_tx(const std::string& what) { return make_error("bad_tx", what); }
+Error bad_tx(const std::string& what) {
+  return make_error("bad_tx", what);
+}
 
 // Checks that `obj` has exactly the members in `allowed` (all required).
 Status require_members(const Json& obj, const std::set<std::string>& allowed,
                        const std::string& where) {
   if (!obj.is_object()) return bad_tx(where + " must be a JSON object");
   for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (!allowed.contains(it.key())) return bad_tx(where + " has unknown member \"" + it.key() + "\"");
+    if (!allowed.contains(it.key()))
+      return bad_tx(where + " has unknown member \"" + it.key() + "\"");
   }
   for (const auto& name : allowed) {
     if (!obj.contains(name)) return bad_tx(where + " lacks member \"" + name + "\"");
@@ -55,15 +58,18 @@ std::string Transaction::body_canonical() const {
   return std::move(text).value();
 }
 
-Hash256 Transaction::id() const { return tagged_hash(kTxTag, body_canonical()); }
+Hash256 Transaction::id() const {
+  return tagged_hash(kTxTag, body_canonical());
+}
 
 Json Transaction::to_json() const {
   Json sigs = Json::array();
   for (const auto& s : signatures) {
     sigs.push_back({{"public_key", s.public_key.hex()}, {"signature", s.signature.hex()}});
   }
-  return Json{{"network_id", network_id}, {"chaincode", chaincode}, {"function", function},
-              {"args", args},             {"nonce", nonce},         {"created_at_ms", created_at_ms},
+  return Json{{"network_id", network_id}, {"chaincode", chaincode},
+              {"function", function},     {"args", args},
+              {"nonce", nonce},           {"created_at_ms", created_at_ms},
               {"signatures", sigs}};
 }
 
@@ -73,9 +79,8 @@ Status Transaction::sign(const PrivateKey& key) {
     return make_error("already_signed", "this key has already signed the transaction");
   }
   if (signatures.size() >= kTxSignaturesMax) {
-    return make_error("too_many_signatures",
-                      "a transaction carries at most " + std::to_string(kTxSignaturesMax) +
-                          " signatures");
+    return make_error("too_many_signatures", "a transaction carries at most " +
+                                                 std::to_string(kTxSignaturesMax) + " signatures");
   }
   signatures.push_back({pub, key.sign(id().view())});
   return ok_status();
@@ -104,8 +109,8 @@ std::optional<std::size_t> Transaction::signer_index(const PublicKey& key) const
 }
 
 Result<Transaction> tx_from_json(const Json& j) {
-  static const std::set<std::string> kMembers = {
-      "network_id", "chaincode", "function", "args", "nonce", "created_at_ms", "signatures"};
+  static const std::set<std::string> kMembers = {"network_id", "chaincode",     "function",  "args",
+                                                 "nonce",      "created_at_ms", "signatures"};
   if (auto s = require_members(j, kMembers, "transaction"); !s) return s.error();
 
   Transaction tx;
@@ -118,7 +123,8 @@ Result<Transaction> tx_from_json(const Json& j) {
 
   auto chaincode = get_string(j, "chaincode");
   if (!chaincode) return chaincode.error();
-  if (!is_identifier(*chaincode, 32)) return bad_tx("\"chaincode\" must match [a-z][a-z0-9_]{0,31}");
+  if (!is_identifier(*chaincode, 32))
+    return bad_tx("\"chaincode\" must match [a-z][a-z0-9_]{0,31}");
   tx.chaincode = *chaincode;
 
   auto function = get_string(j, "function");

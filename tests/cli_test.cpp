@@ -93,9 +93,9 @@ TEST_CASE("verify-signature agrees with every case of the Wycheproof bitcoin fil
       ++cases;
       bool expect_valid = tc["result"] == "valid";
       valid += expect_valid;
-      Run r = box.custos({"verify-signature", "--pubkey", pub, "--message-hex",
-                          tc["msg"].get<std::string>(), "--signature",
-                          tc["sig"].get<std::string>()});
+      Run r =
+          box.custos({"verify-signature", "--pubkey", pub, "--message-hex",
+                      tc["msg"].get<std::string>(), "--signature", tc["sig"].get<std::string>()});
       CHECK_MESSAGE(r.status == (expect_valid ? 0 : 1),
                     "tcId " << tc["tcId"] << " (" << tc["comment"] << "): exit " << r.status);
     }
@@ -112,21 +112,25 @@ TEST_CASE("verify-signature: exit 0 valid, 1 invalid or malformed, 2 usage") {
   std::string sig_der = hex_encode(key.sign(as_bytes(std::string("abc"))).der());
 
   CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "", "--signature",
-                    sig_empty_msg}).status == 0);
-  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "616263",
-                    "--signature", sig_der}).status == 0);
-  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "616264",
-                    "--signature", sig_der}).status == 1);
-  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "", "--signature",
-                    "zz"}).status == 1);
-  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "", "--signature",
-                    ""}).status == 1);
-  Run bad_pub = box.custos({"verify-signature", "--pubkey", "0299", "--message-hex", "",
-                            "--signature", sig_empty_msg});
+                    sig_empty_msg})
+            .status == 0);
+  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "616263", "--signature",
+                    sig_der})
+            .status == 0);
+  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "616264", "--signature",
+                    sig_der})
+            .status == 1);
+  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "", "--signature", "zz"})
+            .status == 1);
+  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "", "--signature", ""})
+            .status == 1);
+  Run bad_pub = box.custos(
+      {"verify-signature", "--pubkey", "0299", "--message-hex", "", "--signature", sig_empty_msg});
   CHECK(bad_pub.status == 2);
   CHECK(bad_pub.err.find("public key") != std::string::npos);
-  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "0",
-                    "--signature", sig_empty_msg}).status == 2);
+  CHECK(box.custos({"verify-signature", "--pubkey", pub, "--message-hex", "0", "--signature",
+                    sig_empty_msg})
+            .status == 2);
   CHECK(box.custos({"verify-signature", "--pubkey", pub, "--signature", sig_empty_msg}).status ==
         2);
   CHECK(box.custos({"no-such-command"}).status == 2);

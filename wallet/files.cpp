@@ -49,7 +49,8 @@ Result<std::string> read_file_bounded(const std::string& path, std::size_t max_b
     within = read_all(in);
   }
   if (!within) {
-    return make_error("too_large", path + " is larger than " + std::to_string(max_bytes) + " bytes");
+    return make_error("too_large",
+                      path + " is larger than " + std::to_string(max_bytes) + " bytes");
   }
   return text;
 }

@@ -1,9 +1,9 @@
 // Small, careful file I/O for the client: bounded reads and atomic writes.
 #pragma once
 
+#include <sys/types.h>
 #include <filesystem>
 #include <string>
-#include <sys/types.h>
 
 #include "core/result.h"
 

@@ -18,7 +18,9 @@ constexpr std::size_t kSaltBytes = 16;
 constexpr std::size_t kIvBytes = 12;
 constexpr std::size_t kTagBytes = 16;
 
-Error bad_keystore(const std::string& what) { return make_error("bad_keystore", what); }
+Error bad_keystore(const std::string& what) {
+  return make_error("bad_keystore", what);
+}
 
 // Zeroes itself on destruction: holds derived keys and plaintext.
 template <std::size_t N>
@@ -111,15 +113,15 @@ Result<Json> keystore_encrypt(const PrivateKey& key, const std::string& passphra
   std::array<std::uint8_t, 32> ciphertext;
   std::array<std::uint8_t, kTagBytes> tag;
   int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, aes_key.b.data(),
-                               iv.data()) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), nullptr, &len,
-                              reinterpret_cast<const unsigned char*>(aad.data()),
-                              static_cast<int>(aad.size())) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), ciphertext.data(), &len, key.secret().data(),
-                              static_cast<int>(key.secret().size())) == 1 &&
-            len == 32 && EVP_EncryptFinal_ex(ctx.get(), ciphertext.data() + len, &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data()) == 1;
+  bool ok =
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, aes_key.b.data(), iv.data()) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len,
+                        reinterpret_cast<const unsigned char*>(aad.data()),
+                        static_cast<int>(aad.size())) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), ciphertext.data(), &len, key.secret().data(),
+                        static_cast<int>(key.secret().size())) == 1 &&
+      len == 32 && EVP_EncryptFinal_ex(ctx.get(), ciphertext.data() + len, &len) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data()) == 1;
   if (!ok) std::abort();  // only a broken OpenSSL fails here
   ks["cipher"]["tag"] = hex_encode(tag);
   ks["ciphertext"] = hex_encode(ciphertext);

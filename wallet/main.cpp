@@ -34,7 +34,9 @@ struct Exit {
   std::string message;
 };
 
-[[noreturn]] void fail(const Error& e, int code = kExitFailure) { throw Exit{code, e.message}; }
+[[noreturn]] void fail(const Error& e, int code = kExitFailure) {
+  throw Exit{code, e.message};
+}
 
 template <typename T>
 T take(Result<T> r, int code = kExitFailure) {
@@ -71,7 +73,9 @@ Transaction read_tx(const std::string& path) {
   return std::move(tx).value();
 }
 
-std::string tx_text(const Transaction& tx) { return tx.to_json().dump(2) + "\n"; }
+std::string tx_text(const Transaction& tx) {
+  return tx.to_json().dump(2) + "\n";
+}
 
 void cmd_keygen(const std::string& out) {
   std::string passphrase = take(obtain_passphrase("New passphrase for " + out + ": ", true));
@@ -109,9 +113,12 @@ void cmd_tx_new(const std::string& call, const std::string& args_path, std::stri
   }
   // Build through the same validation a node applies, so a tx that `tx new`
   // prints is one a node would accept as well-formed.
-  Json envelope = {{"network_id", network}, {"chaincode", call.substr(0, dot)},
-                   {"function", call.substr(dot + 1)}, {"args", args},
-                   {"nonce", *nonce},      {"created_at_ms", *created_at_ms},
+  Json envelope = {{"network_id", network},
+                   {"chaincode", call.substr(0, dot)},
+                   {"function", call.substr(dot + 1)},
+                   {"args", args},
+                   {"nonce", *nonce},
+                   {"created_at_ms", *created_at_ms},
                    {"signatures", Json::array()}};
   Transaction tx = take(tx_from_json(envelope));
   if (out == "-") {
@@ -146,7 +153,8 @@ int cmd_tx_show(const std::string& tx_path, bool as_json) {
   if (as_json) {
     Json sigs = Json::array();
     for (std::size_t i = 0; i < valid.size(); ++i) {
-      sigs.push_back({{"public_key", tx.signatures[i].public_key.hex()}, {"valid", bool(valid[i])}});
+      sigs.push_back(
+          {{"public_key", tx.signatures[i].public_key.hex()}, {"valid", bool(valid[i])}});
     }
     Json body = tx.to_json();
     body.erase("signatures");
@@ -209,8 +217,8 @@ int run(int argc, char** argv) {
 
   auto* tx_new = tx->add_subcommand("new", "Print a new unsigned transaction");
   std::string call, args_path, new_out = "-";
-  std::string network = std::getenv("CUSTOS_NETWORK") ? std::getenv("CUSTOS_NETWORK")
-                                                      : kDefaultNetwork;
+  std::string network =
+      std::getenv("CUSTOS_NETWORK") ? std::getenv("CUSTOS_NETWORK") : kDefaultNetwork;
   std::optional<std::string> nonce;
   std::optional<std::int64_t> created_at_ms;
   tx_new->add_option("CALL", call, "CHAINCODE.FUNCTION, e.g. custody.handover")->required();
@@ -219,8 +227,7 @@ int run(int argc, char** argv) {
   tx_new->add_option("--nonce", nonce, "Nonce as hex (default: 16 random bytes)");
   tx_new->add_option("--created-at-ms", created_at_ms, "Declared time (default: now)");
   tx_new->add_option("--out", new_out, "Write to this new file instead of stdout");
-  tx_new->callback(
-      [&] { cmd_tx_new(call, args_path, network, nonce, created_at_ms, new_out); });
+  tx_new->callback([&] { cmd_tx_new(call, args_path, network, nonce, created_at_ms, new_out); });
 
   auto* tx_sign = tx->add_subcommand("sign", "Add a signature to a transaction file");
   std::string sign_tx, sign_key, sign_out;
@@ -237,12 +244,11 @@ int run(int argc, char** argv) {
   tx_show->footer("Exit status 0 when it has signatures and all verify, 1 otherwise.");
   tx_show->callback([&] { exit_code = cmd_tx_show(show_tx, show_json); });
 
-  auto* verify = app.add_subcommand(
-      "verify-signature", "Check one ECDSA/SHA-256 secp256k1 signature over some bytes");
+  auto* verify = app.add_subcommand("verify-signature",
+                                    "Check one ECDSA/SHA-256 secp256k1 signature over some bytes");
   std::string v_pub, v_msg, v_sig;
   verify->add_option("--pubkey", v_pub, "Public key, SEC1 hex (compressed or not)")->required();
-  verify->add_option("--message-hex", v_msg, "The signed bytes as hex (may be empty)")
-      ->required();
+  verify->add_option("--message-hex", v_msg, "The signed bytes as hex (may be empty)")->required();
   verify->add_option("--signature", v_sig, "Strict DER or 64-byte r||s, as hex")->required();
   verify->footer(
       "Exit status 0 when the signature verifies, 1 when it does not (high-S, malformed,\n"

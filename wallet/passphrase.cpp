@@ -4,8 +4,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <openssl/crypto.h>
+#include <cstdlib>
 
 namespace custos::wallet {
 namespace {
@@ -17,8 +17,7 @@ constexpr std::size_t kPassphraseBytesMax = 1024;
 Result<std::string> prompt_tty(const std::string& prompt) {
   int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
-    return make_error("no_passphrase",
-                      "no passphrase: set CUSTOS_PASSPHRASE or run in a terminal");
+    return make_error("no_passphrase", "no passphrase: set CUSTOS_PASSPHRASE or run in a terminal");
   }
   termios saved{};
   bool have_termios = ::tcgetattr(fd, &saved) == 0;

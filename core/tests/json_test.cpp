@@ -77,17 +77,17 @@ TEST_CASE("every refusal path is reachable") {
   CHECK(refusal("1.5").find("not an integer") != std::string::npos);
   refusal("1e3");
   refusal("[1.0]");
-  refusal("\"\xC3\"");             // truncated UTF-8
-  refusal("\"\xC0\xAF\"");         // overlong
-  refusal("\"\xED\xA0\x80\"");     // surrogate encoded in UTF-8
-  refusal("\"\xF4\x90\x80\x80\""); // above U+10FFFF
-  refusal(R"("\ud800")");          // lone high surrogate
-  refusal(R"("\udc00")");          // lone low surrogate
+  refusal("\"\xC3\"");              // truncated UTF-8
+  refusal("\"\xC0\xAF\"");          // overlong
+  refusal("\"\xED\xA0\x80\"");      // surrogate encoded in UTF-8
+  refusal("\"\xF4\x90\x80\x80\"");  // above U+10FFFF
+  refusal(R"("\ud800")");           // lone high surrogate
+  refusal(R"("\udc00")");           // lone low surrogate
   refusal(R"("\ud800x")");
-  refusal("{} {}");                // trailing data
+  refusal("{} {}");  // trailing data
   refusal("{");
   refusal("");
-  refusal("\xEF\xBB\xBF{}");       // byte-order mark
+  refusal("\xEF\xBB\xBF{}");  // byte-order mark
   refusal("[1,]");
   refusal("/* comment */ 1");
   std::string deep(65, '[');

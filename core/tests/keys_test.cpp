@@ -157,11 +157,11 @@ TEST_CASE("public keys: compressed and uncompressed accepted, printed compressed
     std::string hybrid = g_uncompressed;
     hybrid[1] = '6';  // 06 prefix: hybrid form
     CHECK(PublicKey::from_hex(hybrid).error().code == "bad_public_key");
-    CHECK(!PublicKey::from_hex("02" + std::string(64, '0')).ok());     // x = 0: not on curve
-    CHECK(!PublicKey::from_hex("05" + pk.hex().substr(2)).ok());       // bad prefix
-    CHECK(!PublicKey::from_hex(pk.hex().substr(0, 64)).ok());          // short
-    CHECK(!PublicKey::from_hex(pk.hex() + "00").ok());                 // long
-    CHECK(!PublicKey::from_hex("zz" + pk.hex().substr(2)).ok());       // not hex
+    CHECK(!PublicKey::from_hex("02" + std::string(64, '0')).ok());  // x = 0: not on curve
+    CHECK(!PublicKey::from_hex("05" + pk.hex().substr(2)).ok());    // bad prefix
+    CHECK(!PublicKey::from_hex(pk.hex().substr(0, 64)).ok());       // short
+    CHECK(!PublicKey::from_hex(pk.hex() + "00").ok());              // long
+    CHECK(!PublicKey::from_hex("zz" + pk.hex().substr(2)).ok());    // not hex
     CHECK(!PublicKey::from_hex("").ok());
   }
 }

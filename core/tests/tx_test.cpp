@@ -17,7 +17,9 @@ Transaction sample_tx() {
   return tx;
 }
 
-Json sample_json() { return sample_tx().to_json(); }
+Json sample_json() {
+  return sample_tx().to_json();
+}
 
 std::string refusal(const Json& j) {
   auto tx = tx_from_json(j);
@@ -124,9 +126,9 @@ TEST_CASE("malformed envelopes are refused with the member named") {
   refusal(with("function", "hand-over"));
   refusal(with("args", Json::array()));
   refusal(with("args", Json{{"x", 1.5}}));
-  refusal(with("nonce", "0011"));                                  // too short
-  refusal(with("nonce", "00112233445566778899AABBCCDDEEFF"));      // uppercase
-  refusal(with("nonce", std::string(66, 'a')));                    // too long
+  refusal(with("nonce", "0011"));                              // too short
+  refusal(with("nonce", "00112233445566778899AABBCCDDEEFF"));  // uppercase
+  refusal(with("nonce", std::string(66, 'a')));                // too long
   refusal(with("created_at_ms", -1));
   refusal(with("created_at_ms", "1764460800000"));
   refusal(with("signatures", Json::object()));

@@ -64,10 +64,18 @@ TEST_CASE("tampering with any member is detected") {
     s[0] = s[0] == '0' ? '1' : '0';
     return s;
   };
-  SUBCASE("ciphertext") { ks["ciphertext"] = flip_hex(ks["ciphertext"]); }
-  SUBCASE("tag") { ks["cipher"]["tag"] = flip_hex(ks["cipher"]["tag"]); }
-  SUBCASE("iv") { ks["cipher"]["iv"] = flip_hex(ks["cipher"]["iv"]); }
-  SUBCASE("salt") { ks["kdf"]["salt"] = flip_hex(ks["kdf"]["salt"]); }
+  SUBCASE("ciphertext") {
+    ks["ciphertext"] = flip_hex(ks["ciphertext"]);
+  }
+  SUBCASE("tag") {
+    ks["cipher"]["tag"] = flip_hex(ks["cipher"]["tag"]);
+  }
+  SUBCASE("iv") {
+    ks["cipher"]["iv"] = flip_hex(ks["cipher"]["iv"]);
+  }
+  SUBCASE("salt") {
+    ks["kdf"]["salt"] = flip_hex(ks["kdf"]["salt"]);
+  }
   SUBCASE("public key swapped for another") {
     ks["public_key"] = PrivateKey::generate().public_key().hex();
   }
