@@ -181,10 +181,16 @@ TEST_CASE("keygen, tx new, tx sign with two keys, tx show: both signatures valid
     Run again = box.custos({"tx", "sign", "tx.json", "--key", "alice.key"}, "alice pass");
     CHECK(again.status == 1);
     CHECK(again.err.find("already signed") != std::string::npos);
+    // Refused before any passphrase is asked for: none is available here.
+    CHECK(box.custos({"tx", "sign", "tx.json", "--key", "alice.key"}, nullptr)
+              .err.find("already signed") != std::string::npos);
     CHECK(read_text(box.path("tx.json").string()) == before);
   }
   SUBCASE("a wrong passphrase is a clear error") {
-    Run wrong = box.custos({"tx", "sign", "tx.json", "--key", "alice.key"}, "not alice");
+    REQUIRE(
+        box.custos({"tx", "new", "custody.handover", "args.json", "--out", "fresh.json"}).status ==
+        0);
+    Run wrong = box.custos({"tx", "sign", "fresh.json", "--key", "alice.key"}, "not alice");
     CHECK(wrong.status == 1);
     CHECK(wrong.err.find("wrong passphrase") != std::string::npos);
   }

@@ -131,6 +131,11 @@ void cmd_tx_new(const std::string& call, const std::string& args_path, std::stri
 
 void cmd_tx_sign(const std::string& tx_path, const std::string& key_path, std::string out) {
   Transaction tx = read_tx(tx_path);
+  // Refuse a second signature before asking for a passphrase: the public key
+  // is in clear in the keystore.
+  if (tx.signer_index(take(keystore_public_key(take(keystore_read_file(key_path)))))) {
+    fail(make_error("already_signed", "this key has already signed the transaction"));
+  }
   PrivateKey key = unlock_key(key_path);
   take(tx.sign(key));
   if (out.empty()) out = tx_path;
