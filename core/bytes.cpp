@@ -55,4 +55,63 @@ Result<Bytes> hex_decode_canonical(std::string_view hex, std::size_t expected_by
   return hex_decode(hex);
 }
 
+namespace {
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int base64url_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string base64url_encode(ByteView bytes) {
+  std::string out;
+  out.reserve((bytes.size() * 4 + 2) / 3);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
+    out += kBase64Url[v >> 18];
+    out += kBase64Url[(v >> 12) & 63];
+    out += kBase64Url[(v >> 6) & 63];
+    out += kBase64Url[v & 63];
+  }
+  std::size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    std::uint32_t v = bytes[i] << 16;
+    out += kBase64Url[v >> 18];
+    out += kBase64Url[(v >> 12) & 63];
+  } else if (rest == 2) {
+    std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8;
+    out += kBase64Url[v >> 18];
+    out += kBase64Url[(v >> 12) & 63];
+    out += kBase64Url[(v >> 6) & 63];
+  }
+  return out;
+}
+
+Result<Bytes> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1) return make_error("bad_base64url", "impossible base64url length");
+  Bytes out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = base64url_value(c);
+    if (v < 0) return make_error("bad_base64url", "character outside the base64url alphabet");
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits));
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0) return make_error("bad_base64url", "non-zero trailing bits");
+  return out;
+}
+
 }  // namespace custos

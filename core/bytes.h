@@ -29,4 +29,11 @@ Result<Bytes> hex_decode(std::string_view hex);
 // than expected_bytes*2, so that one value has one spelling in signed data.
 Result<Bytes> hex_decode_canonical(std::string_view hex, std::size_t expected_bytes);
 
+// base64url (RFC 4648 §5) without padding, as JWTs use it.
+std::string base64url_encode(ByteView bytes);
+// Refuses ("bad_base64url") padding, characters outside the alphabet, a
+// length of 1 mod 4, and non-zero unused trailing bits (so that one byte
+// string has exactly one encoding).
+Result<Bytes> base64url_decode(std::string_view text);
+
 }  // namespace custos

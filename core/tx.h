@@ -64,6 +64,7 @@ Result<Transaction> tx_parse(std::string_view text);
 
 // Helpers shared with other envelopes (blocks, later chaincode args).
 bool is_identifier(std::string_view s, std::size_t max_len);  // [a-z][a-z0-9_]*
-bool is_network_id(std::string_view s);
+bool is_network_id(std::string_view s);  // [a-z0-9][a-z0-9._-]{0,63}; also org, identity, node ids
+bool is_object_id(std::string_view s);   // [A-Za-z0-9][A-Za-z0-9._-]{0,63}; case and item ids
 
 }  // namespace custos

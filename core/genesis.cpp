@@ -1,0 +1,131 @@
+#include "core/genesis.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include "core/tx.h"
+
+namespace custos {
+namespace {
+
+Error bad(const std::string& what) {
+  return make_error("bad_genesis", what);
+}
+
+bool has_exactly(const Json& j, std::initializer_list<const char*> names) {
+  if (!j.is_object() || j.size() != names.size()) return false;
+  return std::all_of(names.begin(), names.end(), [&](const char* n) { return j.contains(n); });
+}
+
+bool is_string_id(const Json& j) {
+  return j.is_string() && is_network_id(j.get<std::string>());
+}
+
+}  // namespace
+
+Json Genesis::to_json() const {
+  Json orgs_json = Json::array();
+  for (const auto& o : orgs) {
+    Json admins = Json::array();
+    for (const auto& a : o.admins)
+      admins.push_back({{"id", a.id}, {"public_key", a.public_key.hex()}});
+    orgs_json.push_back({{"id", o.id}, {"name", o.name}, {"kind", o.kind}, {"admins", admins}});
+  }
+  Json nodes_json = Json::array();
+  for (const auto& n : nodes) nodes_json.push_back({{"id", n.id}, {"org", n.org}});
+  return Json{{"network_id", network_id},
+              {"created_at_ms", created_at_ms},
+              {"orgs", orgs_json},
+              {"nodes", nodes_json}};
+}
+
+Hash256 Genesis::hash() const {
+  auto text = canonical_json(to_json());
+  if (!text) std::abort();  // built from validated parts
+  return tagged_hash(kGenesisTag, *text);
+}
+
+Result<Genesis> genesis_from_json(const Json& j) {
+  if (!has_exactly(j, {"network_id", "created_at_ms", "orgs", "nodes"})) {
+    return bad("genesis must be an object with exactly network_id, created_at_ms, orgs, nodes");
+  }
+  Genesis g;
+  if (!is_string_id(j["network_id"]))
+    return bad("\"network_id\" must match [a-z0-9][a-z0-9._-]{0,63}");
+  g.network_id = j["network_id"].get<std::string>();
+  const Json& created = j["created_at_ms"];
+  if (!created.is_number_integer() || created.get<std::int64_t>() < 0 ||
+      created.get<std::int64_t>() > kJsonIntegerMax) {
+    return bad("\"created_at_ms\" must be a non-negative integer");
+  }
+  g.created_at_ms = created.get<std::int64_t>();
+
+  const Json& orgs = j["orgs"];
+  if (!orgs.is_array() || orgs.empty() || orgs.size() > kGenesisOrgsMax) {
+    return bad("\"orgs\" must be an array of 1 to 256 organisations");
+  }
+  std::set<std::string> org_ids, identity_ids, keys;
+  for (std::size_t i = 0; i < orgs.size(); ++i) {
+    std::string where = "orgs[" + std::to_string(i) + "]";
+    const Json& o = orgs[i];
+    if (!has_exactly(o, {"id", "name", "kind", "admins"})) {
+      return bad(where + " must have exactly id, name, kind, admins");
+    }
+    if (!is_string_id(o["id"])) return bad(where + ".id must match [a-z0-9][a-z0-9._-]{0,63}");
+    GenesisOrg org;
+    org.id = o["id"].get<std::string>();
+    if (!org_ids.insert(org.id).second) return bad(where + ": org id \"" + org.id + "\" repeats");
+    if (!o["name"].is_string() || o["name"].get<std::string>().empty() ||
+        o["name"].get<std::string>().size() > 200) {
+      return bad(where + ".name must be a string of 1 to 200 bytes");
+    }
+    org.name = o["name"].get<std::string>();
+    if (!o["kind"].is_string() || std::find(std::begin(kOrgKinds), std::end(kOrgKinds),
+                                            o["kind"].get<std::string>()) == std::end(kOrgKinds)) {
+      return bad(where + ".kind is not a known kind of organisation");
+    }
+    org.kind = o["kind"].get<std::string>();
+    const Json& admins = o["admins"];
+    if (!admins.is_array() || admins.empty() || admins.size() > kGenesisAdminsPerOrgMax) {
+      return bad(where + ".admins must be an array of 1 to 16 admins");
+    }
+    for (std::size_t k = 0; k < admins.size(); ++k) {
+      std::string at = where + ".admins[" + std::to_string(k) + "]";
+      const Json& a = admins[k];
+      if (!has_exactly(a, {"id", "public_key"}) || !is_string_id(a["id"]) ||
+          !a["public_key"].is_string()) {
+        return bad(at + " must be {\"id\": ID, \"public_key\": HEX}");
+      }
+      auto key_bytes = hex_decode_canonical(a["public_key"].get<std::string>(), 33);
+      if (!key_bytes) return bad(at + ".public_key: " + key_bytes.error().message);
+      auto key = PublicKey::parse(*key_bytes);
+      if (!key) return bad(at + ".public_key: " + key.error().message);
+      std::string id = a["id"].get<std::string>();
+      if (!identity_ids.insert(id).second) return bad(at + ": identity id \"" + id + "\" repeats");
+      if (!keys.insert(key->hex()).second) return bad(at + ": public key used twice");
+      org.admins.push_back({id, *key});
+    }
+    g.orgs.push_back(std::move(org));
+  }
+
+  const Json& nodes = j["nodes"];
+  if (!nodes.is_array() || nodes.empty() || nodes.size() > kGenesisNodesMax) {
+    return bad("\"nodes\" must be an array of 1 to 64 nodes");
+  }
+  std::set<std::string> node_ids;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    std::string where = "nodes[" + std::to_string(i) + "]";
+    const Json& n = nodes[i];
+    if (!has_exactly(n, {"id", "org"}) || !is_string_id(n["id"]) || !n["org"].is_string()) {
+      return bad(where + " must be {\"id\": ID, \"org\": ORG}");
+    }
+    GenesisNode node{n["id"].get<std::string>(), n["org"].get<std::string>()};
+    if (!node_ids.insert(node.id).second) return bad(where + ": node id repeats");
+    if (!org_ids.contains(node.org)) return bad(where + ".org names no genesis org");
+    g.nodes.push_back(std::move(node));
+  }
+  return g;
+}
+
+}  // namespace custos

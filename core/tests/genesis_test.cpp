@@ -1,0 +1,78 @@
+#include <doctest/doctest.h>
+
+#include "core/genesis.h"
+
+using namespace custos;
+
+namespace {
+
+Json sample() {
+  return Json{
+      {"network_id", "custos-test"},
+      {"created_at_ms", 1764460800000},
+      {"orgs",
+       {{{"id", "nl-police"},
+         {"name", "Politie"},
+         {"kind", "police"},
+         {"admins",
+          {{{"id", "nl-police-admin"},
+            {"public_key", PrivateKey::generate().public_key().hex()}}}}},
+        {{"id", "court-hague"},
+         {"name", "Court"},
+         {"kind", "court"},
+         {"admins",
+          {{{"id", "court-admin"}, {"public_key", PrivateKey::generate().public_key().hex()}}}}}}},
+      {"nodes", {{{"id", "node1"}, {"org", "nl-police"}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("genesis round trip and hash") {
+  Json j = sample();
+  auto g = genesis_from_json(j);
+  REQUIRE(g.ok());
+  CHECK(g->to_json() == j);
+  CHECK(g->hash() == tagged_hash(kGenesisTag, canonical_json(j).value()));
+  Json other = j;
+  other["created_at_ms"] = 1;
+  CHECK(genesis_from_json(other)->hash() != g->hash());
+}
+
+TEST_CASE("malformed genesis documents are refused") {
+  auto refused = [](Json j) {
+    auto g = genesis_from_json(j);
+    REQUIRE(!g.ok());
+    CHECK(g.error().code == "bad_genesis");
+    return g.error().message;
+  };
+  Json j = sample();
+  j["extra"] = 1;
+  refused(j);
+  j = sample();
+  j["orgs"][1]["id"] = "nl-police";
+  CHECK(refused(j).find("repeats") != std::string::npos);
+  j = sample();
+  j["orgs"][1]["admins"][0]["id"] = "nl-police-admin";
+  CHECK(refused(j).find("repeats") != std::string::npos);
+  j = sample();
+  j["orgs"][1]["admins"][0]["public_key"] = j["orgs"][0]["admins"][0]["public_key"];
+  CHECK(refused(j).find("twice") != std::string::npos);
+  j = sample();
+  j["orgs"][0]["kind"] = "pirates";
+  refused(j);
+  j = sample();
+  j["orgs"][0]["admins"] = Json::array();
+  refused(j);
+  j = sample();
+  j["nodes"][0]["org"] = "nowhere";
+  refused(j);
+  j = sample();
+  j["nodes"] = Json::array();
+  refused(j);
+  j = sample();
+  j["network_id"] = "Bad Net";
+  refused(j);
+  j = sample();
+  j["orgs"][0]["admins"][0]["public_key"] = "02abcd";
+  refused(j);
+}
