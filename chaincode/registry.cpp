@@ -1,0 +1,152 @@
+#include "chaincode/registry.h"
+
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "chaincode/custody.h"
+#include "chaincode/identity.h"
+
+namespace custos::chaincode {
+namespace {
+
+std::vector<std::unique_ptr<Module>> builtin_modules() {
+  std::vector<std::unique_ptr<Module>> m;
+  m.push_back(make_identity_module());
+  m.push_back(make_custody_module());
+  return m;
+}
+
+// Committed state with the writes of earlier transactions of the block laid
+// over it. std::map: iteration order is never used for output, but keep
+// containers ordered everywhere in chaincode paths as a rule.
+class OverlayState : public StateView {
+ public:
+  explicit OverlayState(const ledger::Ledger& ledger) : ledger_(ledger) {}
+
+  std::optional<Json> get(std::string_view key) const override {
+    auto it = pending_.find(std::string(key));
+    if (it != pending_.end()) return it->second;
+    return ledger_.get(key);
+  }
+
+  void apply(const std::vector<ledger::StateWrite>& writes) {
+    for (const auto& w : writes) pending_[w.key] = w.value;
+  }
+
+ private:
+  const ledger::Ledger& ledger_;
+  std::map<std::string, std::optional<Json>> pending_;
+};
+
+}  // namespace
+
+Registry::Registry() : Registry(builtin_modules()) {}
+
+Registry::Registry(std::vector<std::unique_ptr<Module>> modules) : modules_(std::move(modules)) {}
+
+template <typename Run>
+Outcome Registry::dispatch(const StateView& state, const Transaction& tx, const Hash256& tx_id,
+                           const BlockContext& block, Run run) const {
+  if (tx.network_id != block.network_id) {
+    return Outcome::refuse(code::kWrongNetwork,
+                           "transaction is for network \"" + tx.network_id + "\"");
+  }
+  if (tx.signatures.empty())
+    return Outcome::refuse(code::kUnsigned, "transaction has no signatures");
+  std::vector<Signer> signers;
+  for (std::size_t i = 0; i < tx.signatures.size(); ++i) {
+    const auto& s = tx.signatures[i];
+    if (!verify_compact(s.public_key, tx_id.view(), s.signature.compact)) {
+      return Outcome::refuse(code::kBadSignature,
+                             "signature " + std::to_string(i) + " does not verify");
+    }
+    auto signer = resolve_signer(state, s.public_key);
+    if (!signer) return Outcome::refuse(signer.error().code, signer.error().message);
+    signers.push_back(std::move(signer).value());
+  }
+  for (const auto& m : modules_) {
+    if (m->name() != tx.chaincode) continue;
+    if (!m->has_function(tx.function)) {
+      return Outcome::refuse(code::kUnknownFunction,
+                             tx.chaincode + " has no function \"" + tx.function + "\"");
+    }
+    Call call{tx, tx_id, signers, block};
+    return run(*m, call);
+  }
+  return Outcome::refuse(code::kUnknownChaincode, "no chaincode \"" + tx.chaincode + "\"");
+}
+
+Outcome Registry::admit(const StateView& state, const Transaction& tx, const Hash256& tx_id,
+                        const BlockContext& block) const {
+  return dispatch(state, tx, tx_id, block,
+                  [&](const Module& m, const Call& call) { return m.admit(state, call); });
+}
+
+Outcome Registry::execute(const StateView& state, const Transaction& tx, const Hash256& tx_id,
+                          const BlockContext& block) const {
+  return dispatch(state, tx, tx_id, block, [&](const Module& m, const Call& call) {
+    Outcome out = m.execute(state, call);
+    // A refused tx must change nothing: a module that breaks this is a bug.
+    if (!out.ok() && (!out.writes.empty() || !out.history.empty())) std::abort();
+    return out;
+  });
+}
+
+Hash256 results_hash_of(const std::vector<ledger::TxRecord>& txs,
+                        const std::vector<ledger::StateWrite>& writes,
+                        const std::vector<ledger::HistoryAppend>& history) {
+  Json effects = Json::array();
+  for (const auto& w : writes) {
+    effects.push_back(Json::array({"w", w.key, w.value ? *w.value : Json(nullptr)}));
+  }
+  for (const auto& h : history) effects.push_back(Json::array({"h", h.key, h.seq, h.event}));
+  Json tx_codes = Json::array();
+  for (const auto& t : txs) tx_codes.push_back(Json::array({t.tx_id.hex(), t.code}));
+  auto effects_text = canonical_json(effects);
+  // Chaincode only writes values that came through canonical checks; a value
+  // that cannot be encoded is a bug, not input.
+  if (!effects_text) std::abort();
+  Json doc = {{"txs", tx_codes}, {"effects", sha256(*effects_text).hex()}};
+  return tagged_hash(kResultsTag, canonical_json(doc).value());
+}
+
+ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
+                                   const Block& block) {
+  BlockContext ctx{block.header.network_id, block.header.height, block.header.timestamp_ms};
+  OverlayState state(ledger);
+  ledger::BlockEffects effects;
+  std::set<Hash256> seen;
+  for (std::size_t i = 0; i < block.txs.size(); ++i) {
+    const Transaction& tx = block.txs[i];
+    Hash256 id = tx.id();
+    ledger::TxRecord record{id, block.header.height, static_cast<std::uint32_t>(i), code::kOk, ""};
+    if (!seen.insert(id).second || ledger.has_tx(id)) {
+      record.code = code::kDuplicateTx;
+      record.message = "this transaction was already ordered";
+    } else {
+      Outcome out = registry.execute(state, tx, id, ctx);
+      record.code = out.code;
+      record.message = out.message;
+      if (out.ok()) {
+        state.apply(out.writes);
+        effects.writes.insert(effects.writes.end(), out.writes.begin(), out.writes.end());
+        effects.history.insert(effects.history.end(), out.history.begin(), out.history.end());
+      }
+    }
+    effects.txs.push_back(std::move(record));
+  }
+  effects.results_hash = results_hash_of(effects.txs, effects.writes, effects.history);
+  return effects;
+}
+
+std::pair<Block, ledger::BlockEffects> genesis_block(const Genesis& genesis) {
+  Block block = make_block(genesis.network_id, 0, genesis.hash(), genesis.created_at_ms, "genesis",
+                           Hash256{}, {});
+  ledger::BlockEffects effects;
+  effects.writes = genesis_state_writes(genesis);
+  effects.results_hash = results_hash_of(effects.txs, effects.writes, effects.history);
+  return {std::move(block), std::move(effects)};
+}
+
+}  // namespace custos::chaincode

@@ -1,0 +1,61 @@
+// The registry runs a transaction through the checks every module shares and
+// then through its module; the executor runs a whole block.
+//
+// Shared checks, in order (the first failure is the result code):
+//   WRONG_NETWORK, UNSIGNED, BAD_SIGNATURE (any signature), UNKNOWN_SIGNER /
+//   SIGNER_REVOKED (any signer), UNKNOWN_CHAINCODE, UNKNOWN_FUNCTION,
+// then Module::admit (at admission) or Module::execute (in a block).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "chaincode/chaincode.h"
+#include "core/block.h"
+#include "core/genesis.h"
+#include "ledger/ledger.h"
+
+namespace custos::chaincode {
+
+inline constexpr std::string_view kResultsTag = "custos/results/v1";
+
+class Registry {
+ public:
+  // With the built-in modules: identity and custody.
+  Registry();
+  explicit Registry(std::vector<std::unique_ptr<Module>> modules);
+
+  // The checks a node makes before a tx enters its mempool.
+  Outcome admit(const StateView& state, const Transaction& tx, const Hash256& tx_id,
+                const BlockContext& block) const;
+  // The full rules, when the tx's block executes.
+  Outcome execute(const StateView& state, const Transaction& tx, const Hash256& tx_id,
+                  const BlockContext& block) const;
+
+ private:
+  template <typename Run>
+  Outcome dispatch(const StateView& state, const Transaction& tx, const Hash256& tx_id,
+                   const BlockContext& block, Run run) const;
+  std::vector<std::unique_ptr<Module>> modules_;
+};
+
+// Executes the transactions of `block` in order over the ledger's committed
+// state (each tx sees the effects of the earlier ones) and returns what the
+// block changes. Deterministic: the same ledger state and block give the same
+// effects and results hash on every node. A tx whose id is already committed,
+// or repeats within the block, gets DUPLICATE_TX and changes nothing.
+ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
+                                   const Block& block);
+
+// Block 0 and its effects: the genesis orgs and admins. Block 0's prev_hash
+// is the genesis hash.
+std::pair<Block, ledger::BlockEffects> genesis_block(const Genesis& genesis);
+
+// results hash = tagged_hash("custos/results/v1", JCS({"txs": [[tx_id, code],
+// ...], "effects": hex SHA-256 of JCS([["w", key, value|null], ...,
+// ["h", key, seq, event], ...])})).
+Hash256 results_hash_of(const std::vector<ledger::TxRecord>& txs,
+                        const std::vector<ledger::StateWrite>& writes,
+                        const std::vector<ledger::HistoryAppend>& history);
+
+}  // namespace custos::chaincode

@@ -1,0 +1,172 @@
+// The registry's shared checks and the block executor over a real ledger.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "chaincode/registry.h"
+#include "chaincode/tests/testkit.h"
+
+using namespace custos;
+using namespace custos::chaincode;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempLedger {
+  fs::path dir;
+  std::unique_ptr<ledger::Ledger> ledger;
+  explicit TempLedger(const std::string& name) {
+    dir = fs::temp_directory_path() /
+          ("custos-registry-test-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    ledger = std::move(ledger::Ledger::open(dir, {.sync_writes = false}).value());
+  }
+  ~TempLedger() {
+    ledger.reset();
+    fs::remove_all(dir);
+  }
+};
+
+struct Fixture {
+  PrivateKey admin = testkit::test_key(1);
+  PrivateKey stranger = testkit::test_key(2);
+  Genesis genesis;
+  Registry registry;
+  int nonce = 0;
+
+  Fixture() {
+    genesis.network_id = "custos-test";
+    genesis.created_at_ms = testkit::kGenesisTimeMs;
+    genesis.orgs.push_back({"police", "Police", "police", {{"police-admin", admin.public_key()}}});
+    genesis.nodes.push_back({"node1", "police"});
+  }
+
+  Transaction enrol_tx(const std::string& id, const PrivateKey& key,
+                       const std::vector<const PrivateKey*>& signers) {
+    Transaction tx;
+    tx.network_id = "custos-test";
+    tx.chaincode = "identity";
+    tx.function = "enrol";
+    tx.args = {{"id", id},
+               {"org", "police"},
+               {"roles", {"investigator"}},
+               {"public_key", key.public_key().hex()}};
+    tx.nonce = "00000000000000" + std::to_string(10 + nonce++);
+    tx.created_at_ms = testkit::kGenesisTimeMs;
+    for (const auto* k : signers) REQUIRE(tx.sign(*k).ok());
+    return tx;
+  }
+
+  void commit_genesis(ledger::Ledger& l) {
+    auto [block, effects] = genesis_block(genesis);
+    REQUIRE(l.commit_block(block, effects).ok());
+  }
+
+  Block next_block(ledger::Ledger& l, std::vector<Transaction> txs) {
+    auto head = l.head().value();
+    return make_block("custos-test", head.height + 1, head.block_hash, head.timestamp_ms + 1000,
+                      "node1", head.results_hash, std::move(txs));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("shared checks, in order") {
+  Fixture f;
+  testkit::MemoryState state;
+  state.apply_writes(genesis_state_writes(f.genesis));
+  BlockContext ctx{"custos-test", 1, testkit::kGenesisTimeMs + 1000};
+  auto run = [&](const Transaction& tx) { return f.registry.execute(state, tx, tx.id(), ctx); };
+  PrivateKey k = testkit::test_key(10);
+
+  Transaction ok = f.enrol_tx("inv-1", k, {&f.admin});
+  CHECK(run(ok).ok());
+  CHECK(f.registry.admit(state, ok, ok.id(), ctx).ok());
+
+  Transaction other_net = ok;
+  other_net.network_id = "elsewhere";
+  CHECK(run(other_net).code == code::kWrongNetwork);
+
+  CHECK(run(f.enrol_tx("inv-1", k, {})).code == code::kUnsigned);
+
+  Transaction tampered = ok;
+  tampered.args["id"] = "inv-2";
+  CHECK(run(tampered).code == code::kBadSignature);
+
+  CHECK(run(f.enrol_tx("inv-1", k, {&f.stranger})).code == code::kUnknownSigner);
+
+  Transaction unknown_cc = f.enrol_tx("inv-1", k, {});
+  unknown_cc.chaincode = "weather";
+  REQUIRE(unknown_cc.sign(f.admin).ok());
+  CHECK(run(unknown_cc).code == code::kUnknownChaincode);
+
+  Transaction unknown_fn = f.enrol_tx("inv-1", k, {});
+  unknown_fn.function = "promote";
+  REQUIRE(unknown_fn.sign(f.admin).ok());
+  CHECK(run(unknown_fn).code == code::kUnknownFunction);
+}
+
+TEST_CASE("a block's transactions see each other's effects; duplicates change nothing") {
+  Fixture f;
+  TempLedger t("overlay");
+  f.commit_genesis(*t.ledger);
+  PrivateKey k = testkit::test_key(10);
+  Transaction first = f.enrol_tx("inv-1", k, {&f.admin});
+  // Same key again: only visible as KEY_IN_USE if the first tx's writes are seen.
+  Transaction second = f.enrol_tx("inv-2", k, {&f.admin});
+  Block block = f.next_block(*t.ledger, {first, second, first});
+  auto effects = execute_block(*t.ledger, f.registry, block);
+  REQUIRE(effects.txs.size() == 3);
+  CHECK(effects.txs[0].code == code::kOk);
+  CHECK(effects.txs[1].code == code::kKeyInUse);
+  CHECK(effects.txs[2].code == code::kDuplicateTx);
+  REQUIRE(t.ledger->commit_block(block, effects).ok());
+  CHECK(t.ledger->tx(first.id())->code == code::kOk);  // the duplicate did not overwrite it
+  CHECK(t.ledger->get("identity/inv-1").has_value());
+  CHECK(!t.ledger->get("identity/inv-2").has_value());
+
+  // In a later block, the already committed tx is a duplicate too.
+  Block again = f.next_block(*t.ledger, {first});
+  CHECK(execute_block(*t.ledger, f.registry, again).txs[0].code == code::kDuplicateTx);
+}
+
+TEST_CASE("replaying the same blocks on a fresh ledger gives the same results and state") {
+  Fixture f;
+  TempLedger a("replay-a"), b("replay-b");
+  f.commit_genesis(*a.ledger);
+  f.commit_genesis(*b.ledger);
+  std::vector<Transaction> txs;
+  for (int i = 0; i < 5; ++i) {
+    PrivateKey k = testkit::test_key(20 + i);
+    txs.push_back(f.enrol_tx("inv-" + std::to_string(i), k, {&f.admin}));
+  }
+  Block block = f.next_block(*a.ledger, txs);
+  auto ea = execute_block(*a.ledger, f.registry, block);
+  auto eb = execute_block(*b.ledger, f.registry, block);
+  CHECK(ea.results_hash == eb.results_hash);
+  REQUIRE(a.ledger->commit_block(block, ea).ok());
+  REQUIRE(b.ledger->commit_block(block, eb).ok());
+  CHECK(a.ledger->scan("", "", 1000) == b.ledger->scan("", "", 1000));
+  CHECK(a.ledger->head()->results_hash == b.ledger->head()->results_hash);
+
+  // The results hash depends on the outcome: a refused tx gives another hash.
+  Block other = block;
+  other.txs.pop_back();
+  other.header = make_block("custos-test", 1, block.header.prev_hash, block.header.timestamp_ms,
+                            "node1", block.header.prev_results_hash, other.txs)
+                     .header;
+  CHECK(execute_block(*b.ledger, f.registry, other).results_hash != ea.results_hash);
+}
+
+TEST_CASE("genesis block: prev_hash is the genesis hash, state holds the admins") {
+  Fixture f;
+  auto [block, effects] = genesis_block(f.genesis);
+  CHECK(block.header.height == 0);
+  CHECK(block.header.prev_hash == f.genesis.hash());
+  CHECK(block.txs.empty());
+  CHECK(effects.results_hash == results_hash_of({}, effects.writes, {}));
+  testkit::MemoryState state;
+  state.apply_writes(effects.writes);
+  CHECK(resolve_signer(state, f.admin.public_key()).ok());
+}
