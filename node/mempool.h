@@ -1,0 +1,52 @@
+// A bounded queue of admitted transactions waiting to be ordered.
+// Thread-safe. It pushes back instead of growing: add() refuses when full.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "core/tx.h"
+#include "node/config.h"
+
+namespace custos::node {
+
+class Mempool {
+ public:
+  explicit Mempool(MempoolLimits limits) : limits_(limits) {}
+
+  // Errors: "mempool_full", "duplicate" (queued, or taken and not yet
+  // forgotten, i.e. still being ordered).
+  Status add(const Transaction& tx, const Hash256& id);
+
+  // Blocks until there is something to take, then keeps waiting until either
+  // block.txs_max transactions are queued or the oldest has waited
+  // block.wait_ms_max; returns at most txs_max transactions and bytes_max
+  // bytes (always at least one). Returns empty after close().
+  std::vector<std::pair<Transaction, Hash256>> take_batch(const BlockLimits& block);
+
+  // The ids are committed (or dropped): a later duplicate is the ledger's to refuse.
+  void forget(const std::vector<Hash256>& ids);
+  void close();
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    Transaction tx;
+    Hash256 id;
+    std::size_t bytes;
+    std::chrono::steady_clock::time_point added;
+  };
+  const MempoolLimits limits_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Entry> queue_;
+  std::set<Hash256> known_;  // queued or in flight
+  std::size_t bytes_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace custos::node

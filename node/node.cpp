@@ -1,0 +1,151 @@
+#include "node/node.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "node/solo_orderer.h"
+
+namespace custos::node {
+namespace {
+
+class LedgerState : public chaincode::StateView {
+ public:
+  explicit LedgerState(const ledger::Ledger& l) : ledger_(l) {}
+  std::optional<Json> get(std::string_view key) const override { return ledger_.get(key); }
+
+ private:
+  const ledger::Ledger& ledger_;
+};
+
+constexpr const char* kGenesisMeta = "genesis";
+
+Result<Genesis> read_genesis(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return make_error("bad_genesis", "cannot read " + file.string());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto j = parse_json_strict(text);
+  if (!j) return make_error("bad_genesis", file.string() + ": " + j.error().message);
+  auto g = genesis_from_json(*j);
+  if (!g) return make_error("bad_genesis", file.string() + ": " + g.error().message);
+  return g;
+}
+
+}  // namespace
+
+std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
+  auto genesis = read_genesis(config.genesis_file);
+  if (!genesis) return genesis.error();
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  auto ledger = ledger::Ledger::open(config.data_dir / "ledger");
+  if (!ledger) return ledger.error();
+
+  // The genesis hash is recorded before block 0 so that a crash between the
+  // two can never leave a ledger that does not say which network it is.
+  std::string genesis_hash = genesis->hash().hex();
+  if (auto stored = (*ledger)->get_meta(kGenesisMeta)) {
+    if (*stored != genesis_hash) {
+      return make_error("genesis_mismatch", config.data_dir.string() +
+                                                " holds the ledger of another network (genesis " +
+                                                *stored + ")");
+    }
+  } else if (auto s = (*ledger)->put_meta(kGenesisMeta, genesis_hash); !s) {
+    return s.error();
+  }
+  if (!(*ledger)->head()) {
+    auto [block, effects] = chaincode::genesis_block(*genesis);
+    if (auto s = (*ledger)->commit_block(block, effects); !s) return s.error();
+  }
+  return std::unique_ptr<Node>(
+      new Node(config, std::move(genesis).value(), std::move(ledger).value()));
+}
+
+Node::Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger)
+    : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {
+  orderer_ = std::make_unique<SoloOrderer>(config_.node_id, genesis_.network_id, *ledger_, *this,
+                                           config_.block, config_.mempool, wall_clock_ms);
+}
+
+Node::~Node() {
+  stop();
+}
+
+void Node::start() {
+  orderer_->start();
+  started_ = true;
+}
+
+void Node::stop() {
+  started_ = false;
+  orderer_->stop();
+  commit_cv_.notify_all();
+}
+
+SubmitResult Node::submit(const Transaction& tx) {
+  Hash256 id = tx.id();
+  auto refuse = [&](std::string code, std::string message) {
+    counters_.txs_refused++;
+    return SubmitResult{SubmitResult::Kind::kRefused, std::move(code), std::move(message)};
+  };
+  if (ledger_->has_tx(id)) {
+    return refuse(chaincode::code::kDuplicateTx, "this transaction was already committed");
+  }
+  auto head = ledger_->head();
+  chaincode::BlockContext ctx{genesis_.network_id, head->height + 1,
+                              std::max(wall_clock_ms(), head->timestamp_ms)};
+  LedgerState state(*ledger_);
+  chaincode::Outcome admitted = registry_.admit(state, tx, id, ctx);
+  if (!admitted.ok()) return refuse(admitted.code, admitted.message);
+
+  auto queued = orderer_->submit(tx, id);
+  if (!queued) {
+    if (queued.error().code == "duplicate") {
+      return refuse(chaincode::code::kDuplicateTx, "this transaction is already being ordered");
+    }
+    counters_.txs_busy++;
+    return SubmitResult{SubmitResult::Kind::kBusy, queued.error().code, queued.error().message};
+  }
+  counters_.txs_admitted++;
+  return SubmitResult{};
+}
+
+std::optional<ledger::TxRecord> Node::wait_for_commit(const Hash256& tx_id,
+                                                      std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(commit_mu_);
+  for (;;) {
+    if (auto record = ledger_->tx(tx_id)) return record;
+    if (!started_ || commit_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      return ledger_->tx(tx_id);
+    }
+  }
+}
+
+void Node::apply(const Block& block) {
+  ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block);
+  if (auto s = ledger_->commit_block(block, effects); !s) {
+    std::fprintf(stderr, "custos-node: FATAL: cannot commit block %llu: %s\n",
+                 static_cast<unsigned long long>(block.header.height), s.error().message.c_str());
+    std::abort();
+  }
+  counters_.blocks_committed++;
+  for (const auto& t : effects.txs) {
+    (t.code == chaincode::code::kOk ? counters_.txs_committed_ok
+                                    : counters_.txs_committed_failed)++;
+  }
+  {
+    // Taking the lock orders this notify after any waiter's check of the
+    // ledger, so no waiter misses the block.
+    std::lock_guard lock(commit_mu_);
+  }
+  commit_cv_.notify_all();
+}
+
+}  // namespace custos::node

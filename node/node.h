@@ -1,0 +1,86 @@
+// A Custos peer: the ledger, the chaincode registry, an orderer, and the
+// bookkeeping the gateway needs (commit notifications, counters).
+//
+// Path of a transaction: Gateway -> Node::submit (admission: envelope,
+// signatures, signers, roles, replay) -> Orderer (mempool, block cutting;
+// Raft later) -> Node::apply (execute_block, then one atomic ledger commit)
+// -> waiters woken. See docs/architecture.md.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "chaincode/registry.h"
+#include "core/genesis.h"
+#include "ledger/ledger.h"
+#include "node/config.h"
+#include "node/orderer.h"
+
+namespace custos::node {
+
+struct Counters {
+  std::atomic<std::uint64_t> txs_admitted{0};
+  std::atomic<std::uint64_t> txs_refused{0};  // at admission
+  std::atomic<std::uint64_t> txs_busy{0};     // mempool full
+  std::atomic<std::uint64_t> blocks_committed{0};
+  std::atomic<std::uint64_t> txs_committed_ok{0};
+  std::atomic<std::uint64_t> txs_committed_failed{0};
+};
+
+struct SubmitResult {
+  enum class Kind { kAccepted, kRefused, kBusy };
+  Kind kind = Kind::kAccepted;
+  std::string code;  // the refusal code, for kRefused / kBusy
+  std::string message;
+};
+
+class Node : public BlockApplier {
+ public:
+  // Opens the ledger in config.data_dir, reads the genesis file, commits
+  // block 0 on first start, and refuses ("genesis_mismatch") a data dir that
+  // belongs to another genesis. Errors: "bad_genesis", "ledger_io",
+  // "genesis_mismatch".
+  static Result<std::unique_ptr<Node>> open(const NodeConfig& config);
+  ~Node() override;
+
+  void start();  // starts ordering
+  void stop();   // stops ordering; the ledger stays readable
+
+  // Admission. Thread-safe.
+  SubmitResult submit(const Transaction& tx);
+  // Waits until tx_id is committed (or the timeout passes). Thread-safe.
+  std::optional<ledger::TxRecord> wait_for_commit(const Hash256& tx_id,
+                                                  std::chrono::milliseconds timeout);
+
+  // BlockApplier: execute and commit. A block that cannot be committed stops
+  // the process: a peer must never run on with a state it could not persist.
+  void apply(const Block& block) override;
+
+  const ledger::Ledger& ledger() const { return *ledger_; }
+  const Genesis& genesis() const { return genesis_; }
+  const NodeConfig& config() const { return config_; }
+  const Orderer& orderer() const { return *orderer_; }
+  const Counters& counters() const { return counters_; }
+  bool ready() const { return started_.load(); }
+
+ private:
+  Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger);
+
+  const NodeConfig config_;
+  const Genesis genesis_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  chaincode::Registry registry_;
+  std::unique_ptr<Orderer> orderer_;
+  Counters counters_;
+  std::atomic<bool> started_{false};
+
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+};
+
+std::int64_t wall_clock_ms();
+
+}  // namespace custos::node

@@ -1,0 +1,57 @@
+#include "node/solo_orderer.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace custos::node {
+
+SoloOrderer::SoloOrderer(std::string node_id, std::string network_id, const ledger::Ledger& ledger,
+                         BlockApplier& applier, BlockLimits block_limits,
+                         MempoolLimits mempool_limits, std::function<std::int64_t()> now_ms)
+    : node_id_(std::move(node_id)),
+      network_id_(std::move(network_id)),
+      ledger_(ledger),
+      applier_(applier),
+      block_limits_(block_limits),
+      mempool_(mempool_limits),
+      now_ms_(std::move(now_ms)) {}
+
+SoloOrderer::~SoloOrderer() {
+  stop();
+}
+
+Status SoloOrderer::submit(const Transaction& tx, const Hash256& tx_id) {
+  return mempool_.add(tx, tx_id);
+}
+
+void SoloOrderer::start() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+}
+
+void SoloOrderer::stop() {
+  mempool_.close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SoloOrderer::run() {
+  for (;;) {
+    auto batch = mempool_.take_batch(block_limits_);
+    if (batch.empty()) return;  // closed
+    auto head = ledger_.head();
+    if (!head) std::abort();  // the node commits genesis before starting the orderer
+    std::vector<Transaction> txs;
+    std::vector<Hash256> ids;
+    txs.reserve(batch.size());
+    for (auto& [tx, id] : batch) {
+      txs.push_back(std::move(tx));
+      ids.push_back(id);
+    }
+    Block block = make_block(network_id_, head->height + 1, head->block_hash,
+                             std::max(now_ms_(), head->timestamp_ms), node_id_, head->results_hash,
+                             std::move(txs));
+    applier_.apply(block);
+    mempool_.forget(ids);
+  }
+}
+
+}  // namespace custos::node
