@@ -1,0 +1,176 @@
+// kill -9 of custos-node during a write load, then a restart: every
+// transaction that was acknowledged with ?wait=commit must be there, and the
+// chain must continue from where it stopped.
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "core/jwt.h"
+#include "core/tx.h"
+
+using namespace custos;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A port on 127.0.0.1 that was free a moment ago.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class NodeProcess {
+ public:
+  NodeProcess(fs::path config, fs::path log) : config_(std::move(config)), log_(std::move(log)) {}
+  ~NodeProcess() { kill(SIGKILL); }
+
+  void start() {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      std::FILE* out = std::freopen(log_.c_str(), "a", stdout);
+      std::FILE* err = std::freopen(log_.c_str(), "a", stderr);
+      (void)out;
+      (void)err;
+      ::execl(CUSTOS_NODE_PATH, "custos-node", "--config", config_.c_str(), nullptr);
+      ::_exit(127);
+    }
+  }
+
+  void kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  fs::path config_, log_;
+  pid_t pid_ = -1;
+};
+
+bool wait_ready(httplib::Client& c) {
+  for (int i = 0; i < 200; ++i) {  // up to 20 s
+    if (auto r = c.Get("/readyz"); r && r->status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 under write load loses no acknowledged transaction") {
+  fs::path dir = fs::temp_directory_path() / ("custos-crash-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  PrivateKey admin = PrivateKey::generate();
+  Json genesis = {
+      {"network_id", "custos-crash"},
+      {"created_at_ms", now_ms() - 60'000},
+      {"orgs",
+       {{{"id", "police"},
+         {"name", "Police"},
+         {"kind", "police"},
+         {"admins", {{{"id", "police-admin"}, {"public_key", admin.public_key().hex()}}}}}}},
+      {"nodes", {{{"id", "node1"}, {"org", "police"}}}}};
+  std::ofstream(dir / "genesis.json") << genesis.dump();
+  int port = free_port();
+  Json config = {{"node_id", "node1"},
+                 {"data_dir", "data"},
+                 {"genesis_file", "genesis.json"},
+                 {"listen", {{"host", "127.0.0.1"}, {"port", port}}},
+                 {"block", {{"txs_max", 50}, {"wait_ms_max", 2}}}};
+  std::ofstream(dir / "node.json") << config.dump();
+
+  NodeProcess node(dir / "node.json", dir / "node.log");
+  httplib::Client probe("127.0.0.1", port);
+  std::vector<std::string> acknowledged;
+  std::mutex mu;
+  std::atomic<int> counter{0};
+
+  constexpr int kRounds = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    node.start();
+    REQUIRE_MESSAGE(wait_ready(probe), "node did not become ready; see " << (dir / "node.log"));
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&] {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(10, 0);
+        while (!stop) {
+          int n = counter++;
+          Transaction tx;
+          tx.network_id = "custos-crash";
+          tx.chaincode = "identity";
+          tx.function = "enrol";
+          tx.args = {{"id", "load-" + std::to_string(n)},
+                     {"org", "police"},
+                     {"roles", {"investigator"}},
+                     {"public_key", PrivateKey::generate().public_key().hex()}};
+          tx.nonce = hex_encode(sha256(std::to_string(n)).view()).substr(0, 32);
+          tx.created_at_ms = now_ms();
+          if (!tx.sign(admin).ok()) return;
+          auto r = c.Post("/v1/transactions?wait=commit", tx.to_json().dump(), "application/json");
+          if (!r) {  // the node is gone: this round is over for this writer
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
+          }
+          if (r->status == 200) {
+            std::lock_guard lock(mu);
+            acknowledged.push_back(tx.id().hex());
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(800 + 300 * round));
+    node.kill(SIGKILL);
+    stop = true;
+    for (auto& t : writers) t.join();
+  }
+
+  // Restart and check every acknowledged transaction.
+  node.start();
+  REQUIRE(wait_ready(probe));
+  REQUIRE(acknowledged.size() > 20);  // the load really ran
+  std::int64_t now = now_ms() / 1000;
+  httplib::Headers auth = {
+      {"Authorization",
+       "Bearer " + jwt_mint(admin, {"police-admin", "custos-crash", now, now + 300})}};
+  std::size_t found = 0;
+  for (const auto& id : acknowledged) {
+    auto r = probe.Get(("/v1/transactions/" + id).c_str(), auth);
+    REQUIRE(r);
+    if (r->status == 200 && Json::parse(r->body)["code"] == "OK") ++found;
+  }
+  MESSAGE(acknowledged.size() << " acknowledged transactions over " << kRounds
+                              << " kill -9 rounds");
+  CHECK(found == acknowledged.size());
+  node.kill(SIGTERM);
+  fs::remove_all(dir);
+}
