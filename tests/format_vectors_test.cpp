@@ -12,6 +12,8 @@
 #include <map>
 
 #include "core/block.h"
+#include "core/genesis.h"
+#include "core/jwt.h"
 #include "core/merkle.h"
 #include "tests/test_util.h"
 #include "wallet/keystore.h"
@@ -92,6 +94,19 @@ std::map<std::string, std::string> compute_vectors() {
   v["block.tx_root"] = block.header.tx_root.hex();
   v["block.header_canonical"] = block.header.canonical();
   v["block.hash"] = block.header.hash().hex();
+
+  Genesis genesis;
+  genesis.network_id = "custos-demo";
+  genesis.created_at_ms = 1764460800000;
+  genesis.orgs.push_back({"nl-police", "Politie (example)", "police",
+                          {{"nl-police-admin", key1.public_key()}}});
+  genesis.orgs.push_back({"court-hague", "Court (example)", "court",
+                          {{"court-admin", key2.public_key()}}});
+  genesis.nodes.push_back({"node1", "nl-police"});
+  v["genesis.canonical"] = canonical_json(genesis.to_json()).value();
+  v["genesis.hash"] = genesis.hash().hex();
+
+  v["jwt.example"] = jwt_mint(key1, {"nl-police-admin", "custos-demo", 1764460800, 1764461100});
   return v;
 }
 
