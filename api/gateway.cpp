@@ -8,6 +8,7 @@
 
 #include "chaincode/chaincode.h"
 #include "chaincode/identity.h"
+#include "chaincode/registry.h"
 #include "core/jwt.h"
 
 namespace custos::api {
@@ -91,15 +92,6 @@ struct Viewer {
   }
 };
 
-class LedgerState : public chaincode::StateView {
- public:
-  explicit LedgerState(const ledger::Ledger& l) : ledger_(l) {}
-  std::optional<Json> get(std::string_view key) const override { return ledger_.get(key); }
-
- private:
-  const ledger::Ledger& ledger_;
-};
-
 std::int64_t now_s() {
   return node::wall_clock_ms() / 1000;
 }
@@ -123,7 +115,7 @@ std::optional<Viewer> authenticate(const node::Node& node, const Request& req, R
     send_problem(res, 401, s.error().code, s.error().message);
     return std::nullopt;
   }
-  LedgerState state(node.ledger());
+  chaincode::LedgerStateView state(node.ledger());
   auto identity = chaincode::find_identity(state, jwt->claims.subject);
   if (!identity) {
     send_problem(res, 401, "unknown_identity", "no identity \"" + jwt->claims.subject + "\"");
@@ -404,7 +396,7 @@ void Gateway::install_routes() {
 
   s.Get(R"(/v1/identities/([^/]+))", [this](const Request& req, Response& res) {
     if (!authenticate(node_, req, res)) return;
-    LedgerState state(node_.ledger());
+    chaincode::LedgerStateView state(node_.ledger());
     auto identity = chaincode::find_identity(state, req.matches[1].str());
     if (!identity) {
       send_problem(res, 404, code::kIdentityNotFound, "no such identity");

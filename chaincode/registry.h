@@ -19,6 +19,17 @@ namespace custos::chaincode {
 
 inline constexpr std::string_view kResultsTag = "custos/results/v1";
 
+// World state straight from the ledger's committed state: what admission and
+// the gateway's reads see.
+class LedgerStateView : public StateView {
+ public:
+  explicit LedgerStateView(const ledger::Ledger& ledger) : ledger_(ledger) {}
+  std::optional<Json> get(std::string_view key) const override { return ledger_.get(key); }
+
+ private:
+  const ledger::Ledger& ledger_;
+};
+
 class Registry {
  public:
   // With the built-in modules: identity and custody.

@@ -9,15 +9,6 @@
 namespace custos::node {
 namespace {
 
-class LedgerState : public chaincode::StateView {
- public:
-  explicit LedgerState(const ledger::Ledger& l) : ledger_(l) {}
-  std::optional<Json> get(std::string_view key) const override { return ledger_.get(key); }
-
- private:
-  const ledger::Ledger& ledger_;
-};
-
 constexpr const char* kGenesisMeta = "genesis";
 
 Result<Genesis> read_genesis(const std::filesystem::path& file) {
@@ -100,7 +91,7 @@ SubmitResult Node::submit(const Transaction& tx) {
   auto head = ledger_->head();
   chaincode::BlockContext ctx{genesis_.network_id, head->height + 1,
                               std::max(wall_clock_ms(), head->timestamp_ms)};
-  LedgerState state(*ledger_);
+  chaincode::LedgerStateView state(*ledger_);
   chaincode::Outcome admitted = registry_.admit(state, tx, id, ctx);
   if (!admitted.ok()) return refuse(admitted.code, admitted.message);
 

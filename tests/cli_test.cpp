@@ -262,20 +262,6 @@ TEST_CASE("client errors are clear and exit non-zero") {
 
 namespace {
 
-// A 127.0.0.1 port that nothing listens on: bound, then closed.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 struct HttpExchange {
   std::string request_line;  // e.g. "POST /v1/transactions HTTP/1.1"
   std::string head;          // the header lines, as received
@@ -601,7 +587,7 @@ TEST_CASE("tx submit and get: unreachable gateways, bad URLs and bad paths") {
   box.write("args.json", R"({"item":"E-1"})");
   REQUIRE(box.custos({"tx", "new", "custody.register", "args.json", "--out", "tx.json"}).status ==
           0);
-  std::string url = "http://127.0.0.1:" + std::to_string(closed_port());
+  std::string url = "http://127.0.0.1:" + std::to_string(custos::testing::free_loopback_port());
 
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"tx", "submit", "tx.json", "--gateway", url},

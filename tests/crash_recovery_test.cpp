@@ -17,6 +17,7 @@
 
 #include "core/jwt.h"
 #include "core/tx.h"
+#include "tests/test_util.h"
 
 using namespace custos;
 namespace fs = std::filesystem;
@@ -27,20 +28,6 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// A port on 127.0.0.1 that was free a moment ago.
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 class NodeProcess {
@@ -99,7 +86,7 @@ TEST_CASE("kill -9 under write load loses no acknowledged transaction") {
          {"admins", {{{"id", "police-admin"}, {"public_key", admin.public_key().hex()}}}}}}},
       {"nodes", {{{"id", "node1"}, {"org", "police"}}}}};
   std::ofstream(dir / "genesis.json") << genesis.dump();
-  int port = free_port();
+  int port = custos::testing::free_loopback_port();
   Json config = {{"node_id", "node1"},
                  {"data_dir", "data"},
                  {"genesis_file", "genesis.json"},

@@ -98,10 +98,10 @@ std::map<std::string, std::string> compute_vectors() {
   Genesis genesis;
   genesis.network_id = "custos-demo";
   genesis.created_at_ms = 1764460800000;
-  genesis.orgs.push_back({"nl-police", "Politie (example)", "police",
-                          {{"nl-police-admin", key1.public_key()}}});
-  genesis.orgs.push_back({"court-hague", "Court (example)", "court",
-                          {{"court-admin", key2.public_key()}}});
+  genesis.orgs.push_back(
+      {"nl-police", "Politie (example)", "police", {{"nl-police-admin", key1.public_key()}}});
+  genesis.orgs.push_back(
+      {"court-hague", "Court (example)", "court", {{"court-admin", key2.public_key()}}});
   genesis.nodes.push_back({"node1", "nl-police"});
   v["genesis.canonical"] = canonical_json(genesis.to_json()).value();
   v["genesis.hash"] = genesis.hash().hex();

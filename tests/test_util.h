@@ -1,6 +1,11 @@
 // Helpers shared by the doctest suites.
 #pragma once
 
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -23,6 +28,21 @@ inline std::string read_text(const std::string& path) {
 // Published vectors live in tests/vectors/ (copied from shared/testvectors).
 inline Json read_vector_json(const std::string& name) {
   return Json::parse(read_text(source_path("tests/vectors/" + name)));
+}
+
+// A port on 127.0.0.1 that nothing listens on right now: bound, then closed.
+// Tests use it for servers they start and for "unreachable" cases.
+inline int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace custos::testing

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/json.h"
+#include "tests/test_util.h"
 
 using namespace custos;
 using namespace custos::wallet;
@@ -41,20 +42,6 @@ class LocalServer {
   int port_ = 0;
   std::thread thread_;
 };
-
-// A port on 127.0.0.1 that nothing listens on: bound, then closed.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 }  // namespace
 
@@ -155,7 +142,7 @@ TEST_CASE("http_request bounds the answer it reads") {
 }
 
 TEST_CASE("http_request: unreachable, slow and malformed requests are clear errors") {
-  int port = closed_port();
+  int port = custos::testing::free_loopback_port();
   auto refused =
       http_request("GET", "http://127.0.0.1:" + std::to_string(port), "/healthz", "", {});
   REQUIRE(!refused.ok());
