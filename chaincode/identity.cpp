@@ -518,7 +518,7 @@ std::vector<ledger::StateWrite> genesis_state_writes(const Genesis& g) {
   // A map keyed by state key gives the sorted order every node must agree on.
   std::map<std::string, Json> state;
   state[std::string(kNetworkStateKey)] =
-      Json{{"network_id", g.network_id}, {"genesis_hash", g.hash().hex()}};
+      Json{{"network_id", g.network_id}, {"genesis_hash", g.hash().hex()}, {"config", g.config}};
   for (const GenesisOrg& org : g.orgs) {
     std::vector<std::string> admin_ids;
     for (const GenesisAdmin& admin : org.admins) {

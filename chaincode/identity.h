@@ -3,7 +3,7 @@
 // lookups every other module and the registry make against membership.
 //
 // State layout (values are JSON; docs/custody.md has the full tables):
-//   network            {"network_id","genesis_hash"}
+//   network            {"network_id","genesis_hash","config"} (genesis config, e.g. funds)
 //   org/<org_id>       {"id","name","kind","admins":[active admin identity ids, sorted]}
 //   node/<node_id>     {"id","org"}
 //   identity/<id>      {"id","org","roles":[sorted],"public_key","status",

@@ -22,6 +22,45 @@ bool is_string_id(const Json& j) {
   return j.is_string() && is_network_id(j.get<std::string>());
 }
 
+bool is_positive_int(const Json& j, std::int64_t max) {
+  return j.is_number_integer() && j.get<std::int64_t>() > 0 && j.get<std::int64_t>() <= max;
+}
+
+// The settings sections chaincode knows; anything else is a typo to refuse.
+Status check_config(const Json& c) {
+  if (!c.is_object()) return bad("\"config\" must be an object");
+  if (auto text = canonical_json(c); !text) return bad("\"config\": " + text.error().message);
+  for (auto it = c.begin(); it != c.end(); ++it) {
+    if (it.key() != "funds") return bad("config has unknown section \"" + it.key() + "\"");
+  }
+  if (!c.contains("funds")) return ok_status();
+  const Json& f = c["funds"];
+  if (!f.is_object()) return bad("config.funds must be an object");
+  for (auto it = f.begin(); it != f.end(); ++it) {
+    if (it.key() == "r16_threshold_minor") {
+      if (!it->is_object()) return bad("config.funds.r16_threshold_minor must be an object");
+      for (auto cur = it->begin(); cur != it->end(); ++cur) {
+        const std::string& code = cur.key();
+        bool iso = code.size() == 3 && std::all_of(code.begin(), code.end(),
+                                                   [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+        if (!iso || !is_positive_int(*cur, kJsonIntegerMax)) {
+          return bad("config.funds.r16_threshold_minor maps ISO 4217 codes to positive amounts "
+                     "in minor units");
+        }
+      }
+    } else if (it.key() == "structuring") {
+      const Json& st = *it;
+      if (!has_exactly(st, {"count", "window_ms"}) || !is_positive_int(st["count"], 10'000) ||
+          !is_positive_int(st["window_ms"], kJsonIntegerMax)) {
+        return bad("config.funds.structuring must be {\"count\": N, \"window_ms\": MS}");
+      }
+    } else {
+      return bad("config.funds has unknown member \"" + it.key() + "\"");
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Json Genesis::to_json() const {
@@ -34,10 +73,13 @@ Json Genesis::to_json() const {
   }
   Json nodes_json = Json::array();
   for (const auto& n : nodes) nodes_json.push_back({{"id", n.id}, {"org", n.org}});
-  return Json{{"network_id", network_id},
+  Json out = {{"network_id", network_id},
               {"created_at_ms", created_at_ms},
               {"orgs", orgs_json},
               {"nodes", nodes_json}};
+  // Absent when empty, so that networks without settings keep their hash.
+  if (!config.empty()) out["config"] = config;
+  return out;
 }
 
 Hash256 Genesis::hash() const {
@@ -47,10 +89,19 @@ Hash256 Genesis::hash() const {
 }
 
 Result<Genesis> genesis_from_json(const Json& j) {
-  if (!has_exactly(j, {"network_id", "created_at_ms", "orgs", "nodes"})) {
-    return bad("genesis must be an object with exactly network_id, created_at_ms, orgs, nodes");
-  }
+  if (!j.is_object()) return bad("genesis must be a JSON object");
+  Json core_members = j;
   Genesis g;
+  if (j.contains("config")) {
+    if (auto s = check_config(j["config"]); !s) return s.error();
+    g.config = j["config"];
+    core_members.erase("config");
+  }
+  if (!has_exactly(core_members, {"network_id", "created_at_ms", "orgs", "nodes"})) {
+    return bad(
+        "genesis must be an object with exactly network_id, created_at_ms, orgs, nodes and an "
+        "optional config");
+  }
   if (!is_string_id(j["network_id"]))
     return bad("\"network_id\" must match [a-z0-9][a-z0-9._-]{0,63}");
   g.network_id = j["network_id"].get<std::string>();

@@ -50,12 +50,19 @@ struct Genesis {
   std::int64_t created_at_ms = 0;  // block 0's timestamp
   std::vector<GenesisOrg> orgs;
   std::vector<GenesisNode> nodes;  // at least one
+  // Network-wide chaincode settings (optional member "config"; absent and
+  // empty are the same). Known sections:
+  //   "funds": {"r16_threshold_minor": {"EUR": 100000, ...},   FATF R16 threshold
+  //                                                            per ISO 4217 code
+  //             "structuring": {"count": 5, "window_ms": 86400000}}
+  // Chaincode reads it from the "network" state record.
+  Json config = Json::object();
 
   Json to_json() const;
   Hash256 hash() const;
 };
 
-// Checks the document: exactly the known members, valid ids, known org kinds,
+// Checks the document: exactly the known members (config optional), valid ids, known org kinds,
 // unique org / identity / node ids, no admin key used twice, nodes naming
 // known orgs, bounds above. Errors: "bad_genesis" naming the member.
 Result<Genesis> genesis_from_json(const Json& j);

@@ -26,7 +26,7 @@ TEST_CASE("genesis_state_writes: network, orgs, admins, keys and nodes, sorted b
   for (const auto& wr : writes) CHECK(wr.value.has_value());
 
   Json network = w.get("network");
-  CHECK(network == Json{{"network_id", "custos-test"}, {"genesis_hash", w.genesis.hash().hex()}});
+  CHECK(network == Json{{"network_id", "custos-test"}, {"genesis_hash", w.genesis.hash().hex()}, {"config", Json::object()}});
 
   Json org = w.get("org/lab");
   CHECK(org == Json{{"id", "lab"},

@@ -76,3 +76,32 @@ TEST_CASE("malformed genesis documents are refused") {
   j["orgs"][0]["admins"][0]["public_key"] = "02abcd";
   refused(j);
 }
+
+TEST_CASE("genesis config: optional, checked, part of the hash when present") {
+  Json j = sample();
+  Hash256 plain = genesis_from_json(j)->hash();
+  j["config"] = Json::object();
+  CHECK(genesis_from_json(j)->hash() == plain);  // empty config is no config
+  j["config"] = {{"funds",
+                  {{"r16_threshold_minor", {{"EUR", 100000}, {"USD", 100000}}},
+                   {"structuring", {{"count", 5}, {"window_ms", 86400000}}}}}};
+  auto g = genesis_from_json(j);
+  REQUIRE(g.ok());
+  CHECK(g->hash() != plain);
+  CHECK(g->config["funds"]["structuring"]["count"] == 5);
+  CHECK(genesis_from_json(g->to_json())->hash() == g->hash());
+
+  auto refused = [](Json config) {
+    Json doc = sample();
+    doc["config"] = std::move(config);
+    auto r = genesis_from_json(doc);
+    REQUIRE(!r.ok());
+    CHECK(r.error().code == "bad_genesis");
+  };
+  refused(Json::array());
+  refused({{"weather", 1}});
+  refused({{"funds", {{"r16_threshold_minor", {{"euro", 100}}}}}});
+  refused({{"funds", {{"r16_threshold_minor", {{"EUR", 0}}}}}});
+  refused({{"funds", {{"structuring", {{"count", 5}}}}}});
+  refused({{"funds", {{"colour", "red"}}}});
+}
