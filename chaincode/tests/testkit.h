@@ -186,10 +186,17 @@ class World {
     return *v;
   }
 
+  // Adds another module (provenance, funds, ...) that submit() can reach.
+  void add_module(std::unique_ptr<Module> m) { extra_modules.push_back(std::move(m)); }
+
   const Module& module(std::string_view chaincode) const {
     if (chaincode == kIdentityChaincode) return *identity_module;
-    REQUIRE(chaincode == kCustodyChaincode);
-    return *custody_module;
+    if (chaincode == kCustodyChaincode) return *custody_module;
+    for (const auto& m : extra_modules) {
+      if (m->name() == chaincode) return *m;
+    }
+    FAIL("no module " << chaincode << " in this World (add_module it)");
+    return *identity_module;
   }
 
   Genesis genesis;
@@ -200,6 +207,7 @@ class World {
   Hash256 last_tx_id;                      // of the last tx run, accepted or not
   std::unique_ptr<Module> identity_module;
   std::unique_ptr<Module> custody_module;
+  std::vector<std::unique_ptr<Module>> extra_modules;
 
  private:
   Transaction make_tx(std::string_view chaincode, std::string_view function, const Json& args) {
