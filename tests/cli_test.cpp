@@ -430,6 +430,21 @@ TEST_CASE("genesis: orgs with keystore and hex admin keys; the printed hash name
   REQUIRE(later.status == 0);
   CHECK(later.out != made.out);
 
+  SUBCASE("--config carries the network's chaincode settings; bad settings are refused") {
+    box.write("config.json", R"({"funds":{"r16_threshold_minor":{"EUR":100000,"GBP":90000}}})");
+    args.back() = "configured.json";
+    args.insert(args.end() - 2, {"--config", "config.json"});
+    Run configured = box.custos(args, nullptr);
+    REQUIRE_MESSAGE(configured.status == 0, configured.err);
+    Genesis c = genesis_from_json(
+                    parse_json_strict(read_text(box.path("configured.json").string())).value())
+                    .value();
+    CHECK(c.config["funds"]["r16_threshold_minor"]["GBP"] == 90000);
+    CHECK(configured.out == c.hash().hex() + "\n");
+    box.write("config.json", R"({"funds":{"r16_threshold_minor":{"EUR":1.5}}})");
+    args.back() = "bad.json";
+    CHECK(box.custos(args, nullptr).status == 1);
+  }
   SUBCASE("an existing --out is refused and left alone") {
     std::string before = read_text(box.path("genesis.json").string());
     args.back() = "genesis.json";

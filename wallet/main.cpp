@@ -266,6 +266,7 @@ struct GenesisOptions {
   std::string network;
   std::vector<std::string> orgs, admins, nodes;
   std::optional<std::int64_t> created_at_ms;
+  std::string config_file;
   std::string out;
 };
 
@@ -326,6 +327,12 @@ void cmd_genesis(const GenesisOptions& o) {
               {"created_at_ms", o.created_at_ms ? *o.created_at_ms : now_ms()},
               {"orgs", orgs_json},
               {"nodes", nodes_json}};
+  if (!o.config_file.empty()) {
+    std::string text = take(read_file_bounded(o.config_file, 64 * 1024));
+    auto config = parse_json_strict(text);
+    if (!config) fail(make_error("bad_genesis", o.config_file + ": " + config.error().message));
+    doc["config"] = *config;
+  }
   // The same check every node applies when it starts from this file.
   auto genesis = genesis_from_json(doc);
   if (!genesis) fail(make_error(genesis.error().code, "genesis: " + genesis.error().message));
@@ -561,6 +568,10 @@ int run(int argc, char** argv) {
       ->required();
   genesis->add_option("--created-at-ms", gen.created_at_ms,
                       "Block 0's time, Unix epoch milliseconds (default: now)");
+  genesis->add_option("--config", gen.config_file,
+                      "JSON file with the network's chaincode settings, e.g. "
+                      "{\"funds\": {\"r16_threshold_minor\": {\"EUR\": 100000}, "
+                      "\"structuring\": {\"count\": 5, \"window_ms\": 86400000}}}");
   genesis->add_option("--out", gen.out, "Genesis file to create (never overwritten)")->required();
   {
     std::ostringstream footer;
