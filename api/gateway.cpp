@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "api/http_util.h"
 #include "chaincode/chaincode.h"
 #include "chaincode/identity.h"
 #include "chaincode/registry.h"
@@ -17,164 +18,6 @@ namespace {
 using httplib::Request;
 using httplib::Response;
 namespace code = chaincode::code;
-
-// ---------------------------------------------------------------------------
-// Problem responses (RFC 9457)
-
-void send_json(Response& res, int status, const Json& body) {
-  res.status = status;
-  res.set_content(body.dump(2) + "\n", "application/json");
-}
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Error";
-  }
-}
-
-void send_problem(Response& res, int status, const std::string& problem_code,
-                  const std::string& detail, Json extra = Json::object()) {
-  Json p = {{"type", "urn:custos:problem:" + problem_code},
-            {"title", reason_phrase(status)},
-            {"status", status},
-            {"code", problem_code},
-            {"detail", detail}};
-  for (auto it = extra.begin(); it != extra.end(); ++it) p[it.key()] = it.value();
-  res.status = status;
-  res.set_content(p.dump(2) + "\n", "application/problem+json");
-}
-
-// HTTP status for a chaincode result code: the request was understood but
-// refused because of what it asks (403), what it names (404) or the state
-// it would contradict (409); malformed requests are 400.
-int status_for_code(const std::string& c) {
-  static const std::set<std::string> k400 = {
-      code::kBadArgs,      code::kWrongNetwork, code::kUnknownChaincode, code::kUnknownFunction,
-      code::kBadSignature, code::kUnsigned,     code::kTimeInFuture,     "bad_tx",
-      "bad_json"};
-  static const std::set<std::string> k403 = {
-      code::kUnknownSigner,        code::kSignerRevoked,    code::kRoleForbidden,
-      code::kNotOrgAdmin,          code::kNotCaseMember,    code::kNotCustodian,
-      code::kCosignatureMissing,   code::kUnexpectedSigner, code::kReceiverNotEligible,
-      code::kAuthorisationRequired};
-  if (k400.contains(c)) return 400;
-  if (k403.contains(c)) return 403;
-  if (c.size() > 10 && c.ends_with("_NOT_FOUND")) return 404;
-  return 409;  // DUPLICATE_TX, *_EXISTS, KEY_IN_USE, ITEM_FINAL, TIME_REGRESSION, ...
-}
-
-// ---------------------------------------------------------------------------
-// Authentication and visibility
-
-struct Viewer {
-  std::string id;
-  std::string org;
-  std::vector<std::string> roles;
-  bool has_role(std::string_view r) const {
-    return std::find(roles.begin(), roles.end(), r) != roles.end();
-  }
-};
-
-std::int64_t now_s() {
-  return node::wall_clock_ms() / 1000;
-}
-
-// Resolves the bearer token to an enrolled, unrevoked identity, or sends a
-// 401 problem and returns nullopt.
-std::optional<Viewer> authenticate(const node::Node& node, const Request& req, Response& res) {
-  std::string auth = req.get_header_value("Authorization");
-  if (!auth.starts_with("Bearer ")) {
-    send_problem(res, 401, "missing_token",
-                 "reads need 'Authorization: Bearer <JWT>' (custos token --key FILE)");
-    res.set_header("WWW-Authenticate", "Bearer");
-    return std::nullopt;
-  }
-  auto jwt = jwt_parse(std::string_view(auth).substr(7));
-  if (!jwt) {
-    send_problem(res, 401, jwt.error().code, jwt.error().message);
-    return std::nullopt;
-  }
-  if (auto s = jwt_check_claims(jwt->claims, node.genesis().network_id, now_s()); !s) {
-    send_problem(res, 401, s.error().code, s.error().message);
-    return std::nullopt;
-  }
-  chaincode::LedgerStateView state(node.ledger());
-  auto identity = chaincode::find_identity(state, jwt->claims.subject);
-  if (!identity) {
-    send_problem(res, 401, "unknown_identity", "no identity \"" + jwt->claims.subject + "\"");
-    return std::nullopt;
-  }
-  if ((*identity)["status"] != "active") {
-    send_problem(res, 401, "identity_revoked",
-                 "identity \"" + jwt->claims.subject + "\" is revoked");
-    return std::nullopt;
-  }
-  auto key = PublicKey::from_hex((*identity)["public_key"].get<std::string>());
-  if (!key || !jwt_verify_signature(*jwt, *key)) {
-    send_problem(res, 401, "bad_token_signature",
-                 "token is not signed by the identity's current key");
-    return std::nullopt;
-  }
-  return Viewer{jwt->claims.subject, (*identity)["org"].get<std::string>(),
-                (*identity)["roles"].get<std::vector<std::string>>()};
-}
-
-bool can_read_case(const Viewer& v, const Json& c) {
-  if (v.has_role("auditor")) return true;
-  const auto& members = c["member_orgs"];
-  if (std::find(members.begin(), members.end(), v.org) != members.end()) return true;
-  const auto& granted = c["granted"];
-  return std::find(granted.begin(), granted.end(), v.id) != granted.end();
-}
-
-bool is_auditor_or_admin(const Viewer& v) {
-  return v.has_role("auditor") || v.has_role("admin");
-}
-
-// ---------------------------------------------------------------------------
-// Query parameters
-
-// Parses an optional unsigned integer parameter; sends 400 on garbage.
-std::optional<std::uint64_t> uint_param(const Request& req, const char* name,
-                                        std::uint64_t fallback, std::uint64_t max, Response& res) {
-  if (!req.has_param(name)) return fallback;
-  std::string text = req.get_param_value(name);
-  std::uint64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v > max) {
-    send_problem(
-        res, 400, "bad_parameter",
-        std::string("\"") + name + "\" must be an integer from 0 to " + std::to_string(max));
-    return std::nullopt;
-  }
-  return v;
-}
-
-std::optional<std::size_t> page_limit(const Request& req, Response& res) {
-  auto v = uint_param(req, "limit", kPageLimitDefault, kPageLimitMax, res);
-  if (v && *v == 0) {
-    send_problem(res, 400, "bad_parameter", "\"limit\" must be at least 1");
-    return std::nullopt;
-  }
-  return v;
-}
 
 // ---------------------------------------------------------------------------
 // Records as the API shows them
@@ -477,21 +320,15 @@ void Gateway::install_routes() {
           std::string id = req.matches[1].str();
           auto item = load_visible_item(*viewer, id, res);
           if (!item) return;
-          auto limit = page_limit(req, res);
-          if (!limit) return;
-          auto from = uint_param(req, "from", 0, kJsonIntegerMax, res);
-          if (!from) return;
-          auto events = node_.ledger().history("item/" + id, *from, *limit);
-          Json list = Json::array();
-          for (auto& e : events) list.push_back(std::move(e.event));
           std::uint64_t count = (*item)["event_count"].get<std::uint64_t>();
-          std::uint64_t next = *from + list.size();
+          auto page = history_page(node_.ledger(), "item/" + id, count, req, res);
+          if (!page) return;
           send_json(res, 200,
                     {{"item_id", id},
                      {"event_count", count},
                      {"head_event_hash", (*item)["head_event_hash"]},
-                     {"events", list},
-                     {"next_from", next < count ? Json(next) : Json(nullptr)}});
+                     {"events", (*page)["events"]},
+                     {"next_from", (*page)["next_from"]}});
         });
 
   // --- documents and operations -------------------------------------------
