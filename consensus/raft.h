@@ -1,0 +1,303 @@
+// Raft as a pure state machine, after the design of etcd raft (our own code).
+//
+// The Raft object does no I/O, reads no clock, starts no thread and draws
+// randomness only from a PRNG seeded by its Config. Time arrives as tick(),
+// network input as step(), client input as propose(). Everything the outside
+// world must do is handed back by ready(): persist the hard state and entries,
+// THEN send the messages (they may promise what was persisted), then apply the
+// committed entries, then call advance() with the same Ready.
+//
+// Not thread-safe: one Raft is driven by one thread (or one simulator).
+// Invariants are checked in every build; a violation is a bug and aborts.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/result.h"
+
+namespace custos::consensus {
+
+// 0 is "nobody" (no vote, no known leader); real node ids are >= 1.
+using NodeId = std::uint64_t;
+inline constexpr NodeId kNoNode = 0;
+
+// A small deterministic PRNG (splitmix64). Used for election timeouts and by
+// the simulator, so one seed reproduces a whole run.
+class Prng {
+ public:
+  explicit Prng(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next();
+  // Uniform in [0, bound). Precondition: bound > 0.
+  std::uint64_t below(std::uint64_t bound);
+  // True with probability percent/100.
+  bool chance(std::uint64_t percent) { return below(100) < percent; }
+
+ private:
+  std::uint64_t state_;
+};
+
+enum class EntryType : std::uint8_t { normal, noop };
+
+struct Entry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  EntryType type = EntryType::normal;
+  Bytes payload;
+  bool operator==(const Entry&) const = default;
+};
+
+// What must survive a crash, besides the log. Persisted before any message of
+// the same Ready is sent, so a node never votes twice in one term.
+struct HardState {
+  std::uint64_t term = 0;
+  NodeId vote = kNoNode;
+  std::uint64_t commit = 0;
+  bool operator==(const HardState&) const = default;
+};
+
+enum class MessageType : std::uint8_t {
+  vote,                // candidate asks for a vote in `term` (log position in index/log_term)
+  vote_response,       // reject = vote refused
+  prevote,             // would you vote for me in `term`? changes no state on the receiver
+  prevote_response,    //
+  append,              // entries after (index, log_term); commit = leader's commit
+  append_response,     // success: index = last index now matching; reject: see reject_hint
+  heartbeat,           // commit = min(follower match, leader commit)
+  heartbeat_response,  //
+};
+
+const char* to_string(MessageType type);
+
+struct Message {
+  MessageType type = MessageType::heartbeat;
+  NodeId from = kNoNode;
+  NodeId to = kNoNode;
+  std::uint64_t term = 0;
+  // append: index and term of the entry preceding `entries`.
+  // vote/prevote: the candidate's last index and last term.
+  // append_response reject: log_term is the follower's term at reject_hint.
+  std::uint64_t index = 0;
+  std::uint64_t log_term = 0;
+  std::uint64_t commit = 0;
+  std::vector<Entry> entries{};
+  bool reject = false;
+  // On a rejected append: the highest index at which the follower's log might
+  // still match, so the leader skips a whole term per round trip.
+  std::uint64_t reject_hint = 0;
+};
+
+// The durable log and hard state, as the Raft object reads them. The node
+// implements it over its database; the Raft object never writes to it (it
+// hands writes out in Ready). Indexes start at 1; index 0 has term 0.
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual HardState hard_state() const = 0;
+  // Index of the first entry available (1 while nothing is compacted).
+  virtual std::uint64_t first_index() const = 0;
+  // Index of the last persisted entry, 0 if the log is empty.
+  virtual std::uint64_t last_index() const = 0;
+  // The term of entry `index`; term(0) is 0. Error "unavailable" outside
+  // [first_index()-1, last_index()].
+  virtual Result<std::uint64_t> term(std::uint64_t index) const = 0;
+  // Entries [lo, hi), stopping early once more than bytes_max payload bytes
+  // would be returned (at least one entry is always returned). Error
+  // "unavailable" unless first_index() <= lo < hi <= last_index()+1.
+  virtual Result<std::vector<Entry>> entries(std::uint64_t lo, std::uint64_t hi,
+                                             std::uint64_t bytes_max) const = 0;
+};
+
+// Storage kept in memory, for tests and the simulator (whose "disk" it is).
+class MemoryStorage final : public Storage {
+ public:
+  HardState hard_state() const override { return hard_state_; }
+  std::uint64_t first_index() const override { return 1; }
+  std::uint64_t last_index() const override { return log_.size(); }
+  Result<std::uint64_t> term(std::uint64_t index) const override;
+  Result<std::vector<Entry>> entries(std::uint64_t lo, std::uint64_t hi,
+                                     std::uint64_t bytes_max) const override;
+
+  void set_hard_state(const HardState& hs) { hard_state_ = hs; }
+  // Appends `entries`, first discarding any persisted entries at or after
+  // entries.front().index (a follower's conflicting suffix). Precondition:
+  // entries are contiguous and start at most at last_index()+1 (aborts).
+  void append(const std::vector<Entry>& entries);
+
+ private:
+  HardState hard_state_;
+  std::vector<Entry> log_;  // log_[i] has index i+1
+};
+
+struct Config {
+  NodeId id = kNoNode;
+  std::vector<NodeId> voters;  // every voter, including `id`
+  // Ticks without hearing from a leader before a follower campaigns. The
+  // actual timeout is drawn from [election_ticks, 2*election_ticks).
+  std::uint32_t election_ticks = 10;
+  std::uint32_t heartbeat_ticks = 1;
+  // Flow control towards each follower while replicating.
+  std::uint32_t inflight_msgs_max = 64;
+  std::uint64_t inflight_bytes_max = 16 << 20;
+  // Payload bytes per append message (always at least one entry).
+  std::uint64_t msg_bytes_max = 1 << 20;
+  // A single proposal's payload; bigger ones are refused ("entry_too_large").
+  std::uint64_t entry_bytes_max = 1 << 20;
+  // Proposed but not yet committed payload bytes at the leader; beyond this,
+  // proposals are refused ("proposals_dropped") until the log catches up.
+  std::uint64_t uncommitted_bytes_max = 64 << 20;
+  // Committed entries handed out per Ready (payload bytes, at least one).
+  std::uint64_t apply_bytes_max = 16 << 20;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  // Index of the last entry the state machine has already applied (restarts).
+  std::uint64_t applied = 0;
+  // Seeds the election-timeout PRNG; the node id is mixed in.
+  std::uint64_t seed = 0;
+};
+
+enum class Role : std::uint8_t { follower, pre_candidate, candidate, leader };
+const char* to_string(Role role);
+
+struct Ready {
+  std::optional<HardState> hard_state;   // set if it changed since the last Ready
+  std::vector<Entry> entries;            // persist (after truncating conflicts)
+  std::vector<Message> messages;         // send only after persisting the above
+  std::vector<Entry> committed_entries;  // apply in order
+  bool empty() const {
+    return !hard_state && entries.empty() && messages.empty() && committed_entries.empty();
+  }
+};
+
+// Replication state of one follower, as the leader sees it.
+struct Progress {
+  enum class State : std::uint8_t { probe, replicate };
+  std::uint64_t match = 0;
+  std::uint64_t next = 1;
+  State state = State::probe;
+  bool probe_sent = false;     // probe: one append in flight, wait for its answer
+  bool recent_active = false;  // heard from it since the last CheckQuorum round
+  // replicate: last index and payload bytes of each unacknowledged append.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> inflight;
+  std::uint64_t inflight_bytes = 0;
+};
+
+class Raft {
+ public:
+  // Restores term, vote, commit and log from `storage`, which must outlive
+  // the Raft object. Preconditions (abort): config.id is among config.voters,
+  // ids are distinct and non-zero, election_ticks > heartbeat_ticks > 0,
+  // limits > 0, and the stored commit is within the stored log.
+  Raft(Config config, const Storage* storage);
+
+  // Feeds one message from the network. Stale, duplicated or reordered
+  // messages are expected and handled. Precondition: m.to == id().
+  void step(const Message& m);
+  // Advances logical time by one tick.
+  void tick();
+  // Starts an election now, as if the election timer had fired (with PreVote
+  // first if configured). Ignored on a leader.
+  void campaign();
+  // Appends a normal entry if this node is the leader. Errors:
+  // "not_leader" (message names the leader hint, or "unknown"),
+  // "entry_too_large", "proposals_dropped" (uncommitted_bytes_max reached).
+  [[nodiscard]] Status propose(Bytes payload);
+
+  bool has_ready() const;
+  // What to persist, send and apply. Precondition: no Ready is outstanding
+  // (advance() was called for the previous one).
+  Ready ready();
+  // Declares `rd` persisted, sent and applied. Precondition: `rd` is the
+  // outstanding Ready.
+  void advance(const Ready& rd);
+
+  NodeId id() const { return cfg_.id; }
+  Role role() const { return role_; }
+  std::uint64_t term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId leader() const { return lead_; }
+  std::uint64_t commit() const { return committed_; }
+  std::uint64_t applied() const { return applied_; }
+  std::uint64_t last_index() const;
+  // Term of entry `index` in the (persisted + unstable) log, if present.
+  std::optional<std::uint64_t> entry_term(std::uint64_t index) const;
+  // Entries [lo, hi) of the log. Precondition: 1 <= lo <= hi <= last_index()+1.
+  std::vector<Entry> log_slice(std::uint64_t lo, std::uint64_t hi) const;
+  // Leader only: the progress of `peer` (nullptr otherwise).
+  const Progress* progress(NodeId peer) const;
+
+ private:
+  // log
+  std::uint64_t log_term_at(std::uint64_t index) const;  // aborts if absent
+  std::vector<Entry> slice(std::uint64_t lo, std::uint64_t hi, std::uint64_t bytes_max) const;
+  void append_entries(std::vector<Entry> entries);  // may truncate the unstable tail
+  bool is_up_to_date(std::uint64_t last_index, std::uint64_t last_term) const;
+  std::uint64_t find_conflict_by_term(std::uint64_t index, std::uint64_t term) const;
+  void commit_to(std::uint64_t index);
+
+  // roles
+  void reset(std::uint64_t term);
+  void become_follower(std::uint64_t term, NodeId lead);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void start_election(bool pre);
+  std::size_t quorum() const { return cfg_.voters.size() / 2 + 1; }
+  // Records a vote response; returns (granted, rejected) counts so far.
+  std::pair<std::size_t, std::size_t> tally(NodeId from, bool granted);
+
+  void send(Message m);
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void step_leader(const Message& m);
+  void step_candidate(const Message& m);
+  void step_follower(const Message& m);
+
+  // replication
+  bool send_append(NodeId to, bool send_if_empty);
+  void send_heartbeat(NodeId to);
+  void bcast_append();
+  void bcast_heartbeat();
+  bool maybe_commit();
+  bool paused(const Progress& pr) const;
+  void become_probe(Progress& pr);
+  void become_replicate(Progress& pr);
+
+  void check_invariants() const;
+
+  Config cfg_;
+  const Storage* storage_;
+  Prng prng_;
+
+  std::uint64_t term_ = 0;
+  NodeId vote_ = kNoNode;
+  NodeId lead_ = kNoNode;
+  Role role_ = Role::follower;
+
+  // The log is storage (persisted) followed by unstable_ (not yet handed to
+  // the disk or handed out but not yet acknowledged by advance()).
+  std::vector<Entry> unstable_;
+  std::uint64_t unstable_offset_ = 1;  // index of unstable_[0]
+  std::uint64_t committed_ = 0;
+  std::uint64_t applied_ = 0;
+  std::uint64_t applying_ = 0;  // last index handed out in a Ready, not yet advanced
+
+  std::uint32_t election_elapsed_ = 0;
+  std::uint32_t heartbeat_elapsed_ = 0;
+  std::uint32_t randomized_election_ticks_ = 0;
+
+  std::map<NodeId, bool> votes_;
+  std::map<NodeId, Progress> progress_;  // leader only
+  std::uint64_t uncommitted_bytes_ = 0;  // leader only
+
+  std::vector<Message> msgs_;
+  HardState prev_hard_state_;
+  bool ready_outstanding_ = false;
+};
+
+}  // namespace custos::consensus

@@ -1,0 +1,136 @@
+// A deterministic cluster simulator for consensus/raft.h.
+//
+// N Raft nodes in one process over a simulated network (loss, duplication,
+// reordering, delay, symmetric and one-way partitions), a simulated disk (a
+// crash loses every Ready not yet written) and a simulated clock (ticks), all
+// driven by one seed: the same options replay the same run exactly.
+//
+// After every event the simulator checks the Raft safety properties and
+// records the first violation in failure(). Not thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "consensus/raft.h"
+#include "core/result.h"
+
+namespace custos::consensus::sim {
+
+struct Options {
+  std::uint64_t seed = 1;
+  std::uint32_t nodes = 5;
+  std::uint32_t steps = 300;  // random-phase steps; each is one clock tick
+  // Liveness phase: ticks allowed after healing for everything to converge.
+  std::uint32_t quiet_ticks_max = 600;
+  bool faults = true;  // false: a perfect network, for scripted scenarios
+  std::uint32_t loss_pct = 5;
+  std::uint32_t dup_pct = 3;
+  std::uint32_t delay_ticks_max = 3;
+  std::uint32_t ready_pct = 85;    // chance per step that a node writes its pending Ready
+  std::uint32_t propose_pct = 30;  // chance per step that a client proposes
+  std::uint32_t crash_per_mille = 8;
+  std::uint32_t restart_pct = 10;
+  std::uint32_t partition_per_mille = 15;
+  std::uint32_t heal_pct = 8;
+  std::uint32_t net_msgs_max = 4096;  // messages queued in the network; beyond: dropped
+  std::uint32_t msg_bytes_max = 64;   // small, so replication is split into many messages
+  std::uint32_t inflight_msgs_max = 4;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  // Fault injected into the simulated world itself, to prove the checks
+  // catch a broken persistence contract: the disk forgets the vote on crash.
+  bool bug_disk_forgets_vote = false;
+};
+
+// The command that replays `o` with consensus-sim.
+std::string replay_command(const Options& o);
+
+class Simulator {
+ public:
+  explicit Simulator(Options options);
+
+  // Random phase for options.steps, then the liveness phase. Returns the
+  // first safety or liveness violation ("safety" / "liveness").
+  [[nodiscard]] Status run();
+
+  // --- scripted control, used by scenario tests
+  // Writes every pending Ready and delivers every queued message for which
+  // `allow` is true (others are dropped; `allow` may also edit a message, as
+  // a network that truncates would), until nothing moves. Returns the number
+  // of messages delivered.
+  using Filter = std::function<bool(Message&)>;
+  std::size_t settle(const Filter& allow = nullptr);
+  void tick_all();
+  void campaign(NodeId id);
+  [[nodiscard]] Status propose(NodeId id, std::string payload);
+  void crash(NodeId id);
+  void restart(NodeId id);
+  // Cuts both directions between every node of `a` and every node of `b`.
+  void partition(const std::set<NodeId>& a, const std::set<NodeId>& b);
+  void cut_one_way(NodeId from, NodeId to);
+  void heal();
+  // Ticks with a perfect network until a single leader has applied
+  // everything everywhere (all nodes up). Returns the leader or kNoNode.
+  NodeId stabilise(std::uint32_t ticks_max);
+
+  const Raft* raft(NodeId id) const;  // nullptr while crashed
+  const MemoryStorage& disk(NodeId id) const { return nodes_.at(id).disk; }
+  const std::vector<Entry>& applied(NodeId id) const { return nodes_.at(id).applied; }
+  NodeId leader() const;  // the up leader with the highest term, or kNoNode
+  // One line per node: role, term, vote, commit, applied, last index.
+  std::string dump() const;
+  const Status& failure() const { return failure_; }
+  std::uint64_t committed_count() const { return committed_.size(); }
+
+ private:
+  struct Node {
+    MemoryStorage disk;
+    std::unique_ptr<Raft> raft;
+    std::vector<Entry> applied;                // the state machine (lost on crash)
+    std::vector<std::uint64_t> checked_terms;  // log terms already checked
+    std::uint64_t leader_checked_term = 0;
+    std::uint64_t leader_checked_upto = 0;
+  };
+  struct InFlight {
+    Message m;
+    std::uint64_t deliver_at_tick;
+  };
+  struct Committed {
+    Entry entry;
+    std::uint64_t seen_term;  // the applying node's term when first applied
+  };
+
+  Config config_for(NodeId id) const;
+  void write_ready(NodeId id);
+  void send(const Message& m);
+  bool link_up(NodeId from, NodeId to) const;
+  void deliver(const Message& m);
+  void random_step();
+  void fail(const std::string& code, const std::string& what);
+  void check_node(NodeId id);
+  void check_log_matching(NodeId id);
+  void check_disk_log(NodeId id, const std::vector<Entry>& written);
+  void check_leader(NodeId id);
+  void check_on_quorum_of_disks(std::uint64_t index);
+  std::vector<NodeId> up_nodes() const;
+
+  Options o_;
+  Prng prng_;
+  std::uint64_t now_tick_ = 0;
+  std::uint64_t proposals_ = 0;
+  std::map<NodeId, Node> nodes_;
+  std::vector<InFlight> net_;
+  std::set<std::pair<NodeId, NodeId>> cut_;  // (from, to) links that drop messages
+  std::map<std::uint64_t, NodeId> leader_of_term_;
+  // Log matching: (index, term) -> the entry and the term before it.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::pair<Entry, std::uint64_t>> seen_;
+  std::map<std::uint64_t, Committed> committed_;  // index -> first applied entry
+  Status failure_ = ok_status();
+};
+
+}  // namespace custos::consensus::sim
