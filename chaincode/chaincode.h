@@ -64,6 +64,36 @@ inline constexpr const char* kAuthorisationRequired = "AUTHORISATION_REQUIRED";
 inline constexpr const char* kNotLeadOrg = "NOT_LEAD_ORG";
 inline constexpr const char* kAlreadyMember = "ALREADY_MEMBER";
 inline constexpr const char* kAlreadyGranted = "ALREADY_GRANTED";
+// funds
+inline constexpr const char* kAgentExists = "AGENT_EXISTS";
+inline constexpr const char* kAgentNotFound = "AGENT_NOT_FOUND";
+inline constexpr const char* kNotTransferAgent = "NOT_TRANSFER_AGENT";
+inline constexpr const char* kWrongAgent = "WRONG_AGENT";  // not this transfer's agent
+inline constexpr const char* kTransferExists = "TRANSFER_EXISTS";
+inline constexpr const char* kTransferNotFound = "TRANSFER_NOT_FOUND";
+inline constexpr const char* kUnknownCurrency = "UNKNOWN_CURRENCY";
+inline constexpr const char* kBadAmount = "BAD_AMOUNT";
+inline constexpr const char* kR16FieldsMissing = "R16_FIELDS_MISSING";
+inline constexpr const char* kWrongPickupCode = "WRONG_PICKUP_CODE";
+inline constexpr const char* kAlreadyPaidOut = "ALREADY_PAID_OUT";
+inline constexpr const char* kTransferCancelled = "TRANSFER_CANCELLED";
+inline constexpr const char* kTransferFrozen = "TRANSFER_FROZEN";
+inline constexpr const char* kNotFrozen = "NOT_FROZEN";
+inline constexpr const char* kSettlementMismatch = "SETTLEMENT_MISMATCH";
+inline constexpr const char* kPositionOverflow = "POSITION_OVERFLOW";
+// provenance
+inline constexpr const char* kArtefactExists = "ARTEFACT_EXISTS";
+inline constexpr const char* kArtefactNotFound = "ARTEFACT_NOT_FOUND";
+// the actor neither holds the artefact nor may speak for its holder; or the seller does not hold it
+inline constexpr const char* kNotHolder = "NOT_HOLDER";
+// not an officially assigned ISO 3166-1 alpha-2 code
+inline constexpr const char* kUnknownCountry = "UNKNOWN_COUNTRY";
+inline constexpr const char* kImportLicenceRequired = "IMPORT_LICENCE_REQUIRED";
+inline constexpr const char* kImporterStatementRequired = "IMPORTER_STATEMENT_REQUIRED";
+// reported stolen or seized and not cleared: no transfer, no import
+inline constexpr const char* kArtefactFlagged = "ARTEFACT_FLAGGED";
+inline constexpr const char* kFlagAlreadySet = "FLAG_ALREADY_SET";
+inline constexpr const char* kFlagNotSet = "FLAG_NOT_SET";
 }  // namespace code
 
 // Read access to world state as it stands before the current transaction
