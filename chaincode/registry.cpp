@@ -5,7 +5,9 @@
 #include <set>
 
 #include "chaincode/custody.h"
+#include "chaincode/funds.h"
 #include "chaincode/identity.h"
+#include "chaincode/provenance.h"
 
 namespace custos::chaincode {
 namespace {
@@ -14,6 +16,8 @@ std::vector<std::unique_ptr<Module>> builtin_modules() {
   std::vector<std::unique_ptr<Module>> m;
   m.push_back(make_identity_module());
   m.push_back(make_custody_module());
+  m.push_back(make_provenance_module());
+  m.push_back(make_funds_module());
   return m;
 }
 

@@ -32,7 +32,7 @@ class LedgerStateView : public StateView {
 
 class Registry {
  public:
-  // With the built-in modules: identity and custody.
+  // With the built-in modules: identity, custody, provenance and funds.
   Registry();
   explicit Registry(std::vector<std::unique_ptr<Module>> modules);
 
