@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "api/http_util.h"
+#include "api/registers_routes.h"
 #include "chaincode/chaincode.h"
 #include "chaincode/identity.h"
 #include "chaincode/registry.h"
@@ -49,6 +50,13 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/cases/{id}/evidence"},
     {"GET", "/v1/evidence/{id}"},
     {"GET", "/v1/evidence/{id}/history"},
+    {"GET", "/v1/artefacts"},
+    {"GET", "/v1/artefacts/{id}"},
+    {"GET", "/v1/artefacts/{id}/provenance"},
+    {"GET", "/v1/artefacts/{id}/verify"},
+    {"GET", "/v1/transfers"},
+    {"GET", "/v1/transfers/{id}"},
+    {"GET", "/v1/agents/{id}/positions"},
     {"GET", "/v1/openapi.json"},
     {"GET", "/healthz"},
     {"GET", "/readyz"},
@@ -330,6 +338,8 @@ void Gateway::install_routes() {
                      {"events", (*page)["events"]},
                      {"next_from", (*page)["next_from"]}});
         });
+
+  install_registers_routes(s, node_);
 
   // --- documents and operations -------------------------------------------
   s.Get("/v1/openapi.json", [](const Request&, Response& res) {
