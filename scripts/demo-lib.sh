@@ -104,6 +104,10 @@ DEMO_ORGS=(
   "nfi-lab|forensic_lab|Forensic Institute (demo)|nfi-admin"
   "court-hague|court|District Court The Hague (demo)|court-admin"
   "nl-customs|customs|Customs NL (demo)|customs-admin"
+  "rijksmuseum|museum|National Museum (demo)|museum-admin"
+  "art-dealers|dealer|Art Dealers Association (demo)|dealers-admin"
+  "fiu-nl|fiu|FIU Netherlands (demo)|fiu-admin"
+  "remit-nl|transfer_agent|Remittance agents NL (demo)|remit-admin"
 )
 
 # The demo identities: id|org|roles (comma-separated).
@@ -117,6 +121,11 @@ DEMO_IDENTITIES=(
   "court-judge-1|court-hague|judge"
   "court-clerk-1|court-hague|court_clerk"
   "customs-officer-1|nl-customs|customs_officer"
+  "museum-registrar-1|rijksmuseum|museum_registrar"
+  "dealer-1|art-dealers|dealer"
+  "fiu-analyst-1|fiu-nl|fiu_analyst"
+  "agent-ams-1|remit-nl|transfer_agent"
+  "agent-rtm-1|remit-nl|transfer_agent"
 )
 
 # demo_genesis NODES: keystores for the org admins, then genesis.json.
@@ -161,4 +170,27 @@ demo_case() {
   demo_tx custody.handover "{\"item_id\":\"E-DEMO-1\",\"to\":\"nfi-analyst-1\",\"purpose\":\"forensic extraction\",\"location\":\"NFI intake, The Hague\",\"seals_intact\":true,\"seal_numbers\":[\"NL-000101\"],\"condition\":\"as seized\",\"declared_at_ms\":$((t - 30000))}" nl-police-inv-1 nfi-analyst-1
   demo_tx custody.examine "{\"item_id\":\"E-DEMO-1\",\"method\":\"chip-off extraction\",\"findings_hash\":null,\"declared_at_ms\":$((t - 20000))}" nfi-analyst-1
   demo_tx custody.derive "{\"parent_id\":\"E-DEMO-1\",\"item_id\":\"E-DEMO-1-IMG\",\"kind\":\"digital\",\"description\":\"Full flash image of E-DEMO-1\",\"content_hash\":\"$(printf 'demo image' | sha256sum | cut -c1-64)\",\"declared_at_ms\":$((t - 10000))}" nfi-analyst-1
+}
+
+# demo_artefacts: three artefacts for the customs verdict (docs/provenance.md
+# section 8): a lamp with a licensed export and import (CLEAR), a sculpture
+# documented only since 1985 (REVIEW), a painting reported stolen (ALERT).
+demo_artefacts() {
+  demo_tx provenance.register '{"artefact_id":"A-DEMO-CLEAR","type_of_object":"oil lamp","materials_and_techniques":"terracotta, mould-made, red slip","measurements":"length 9.5 cm, width 6.8 cm, height 2.9 cm","description":"Roman discus lamp, gladiator on the discus, nozzle chipped","photo_hashes":["00102f3bc95181ef822f2a9adf54b8468a2d7f3975e591d21694e069b02a81d2"],"date_or_period":"2nd century AD","dated_year_max":200,"category":"c","origin_country":"IL","holder":{"identity":"dealer-1"},"held_since":"2019-06","document_hash":"6b25aa82889fc63bdd252a0def0a345152307f12231596d063853c1634f0775e"}' dealer-1
+  demo_tx provenance.export_licence '{"artefact_id":"A-DEMO-CLEAR","date":"2019-05-14","issuing_country":"IL","authority":"Israel Antiquities Authority","licence_ref":"IAA-EXP-2019-0417","document_hash":"6b829c5fd5edde0f2674b8ed8bd2bb897da2a08772230d3d97fc6df0ad4ed9f4"}' dealer-1
+  demo_tx provenance.import '{"artefact_id":"A-DEMO-CLEAR","date":"2025-11-28","importer":{"identity":"dealer-1"},"customs_office":"NL000396 Schiphol","country_of_dispatch":"IL","declared_value_eur_cents":240000,"import_licence_ref":"ICG-IL-NL-2025-000311"}' customs-officer-1
+  demo_tx provenance.transfer '{"artefact_id":"A-DEMO-CLEAR","date":"2025-11-29","seller":{"identity":"dealer-1"},"buyer":{"identity":"museum-registrar-1"},"document_hash":"b2644ecaf82d221f7f403d195cb07ad271dc072f273f6b5e3307fba6e932ce2e"}' dealer-1 museum-registrar-1
+  demo_tx provenance.register '{"artefact_id":"A-DEMO-GAP","type_of_object":"sculpture, head","materials_and_techniques":"sandstone, carved","measurements":"height 31 cm","description":"head of a deity with a conical chignon, broken at the neck","photo_hashes":["c464838bce94ae094b6ff7fd03d84616795e3d16c3032e7ec420119decbd4236"],"date_or_period":"Angkor period, 12th century","dated_year_max":1200,"category":"d","origin_country":"KH","holder":{"commitment":"bc3b7eff79007aa8c6ec64e8b78b2414ade035d964b1559573cbeb4f444a38cc"},"held_since":"1985","document_hash":"94c869e339f5cecb6fa23f3d0574dc88a925514a1ed0ffda57a4bfc29cd3eb3a"}' dealer-1
+  demo_tx provenance.register '{"artefact_id":"A-DEMO-STOLEN","type_of_object":"painting","materials_and_techniques":"oil on canvas","measurements":"65 x 81 cm (unframed)","description":"river landscape with a ferry at dusk","photo_hashes":["66fbf8ed0110dc15fe32e7d28b84b7b08a0ec267c82345dcc841bc4b1b615db5"],"date_or_period":"c. 1890","dated_year_max":1890,"category":"g","origin_country":"FR","holder":{"identity":"museum-registrar-1"},"title":"Le bac au crepuscule","held_since":"1952-03-01"}' museum-registrar-1
+  demo_tx provenance.theft_report '{"artefact_id":"A-DEMO-STOLEN","date":"2025-11-20","interpol_ref":"INTERPOL SWA 2025/11873"}' nl-police-inv-1
+}
+
+# demo_transfers: two registered agents, a transfer paid out with its pickup
+# code (docs/funds.md section 10), so that positions exist.
+demo_transfers() {
+  demo_tx funds.register_agent '{"agent_id":"agent-ams-1","licence_ref":"DNB-PSP-2026-001"}' remit-admin
+  demo_tx funds.register_agent '{"agent_id":"agent-rtm-1","licence_ref":"DNB-PSP-2026-002"}' remit-admin
+  local code='PICKUP-T-DEMO-1-93kq'
+  demo_tx funds.send "{\"transfer_id\":\"T-DEMO-1\",\"paying_agent\":\"agent-rtm-1\",\"originator_commitment\":\"$(printf 'salt-7f3a|cust-1' | sha256sum | cut -c1-64)\",\"beneficiary_commitment\":\"$(printf 'salt-7f3a|cust-2' | sha256sum | cut -c1-64)\",\"amount_minor\":25000,\"currency\":\"EUR\",\"purpose\":\"family support\",\"pickup_code_hash\":\"$(printf '%s' "$code" | sha256sum | cut -c1-64)\",\"r16\":null}" agent-ams-1
+  demo_tx funds.payout "{\"transfer_id\":\"T-DEMO-1\",\"pickup_code\":\"$code\"}" agent-rtm-1
 }
