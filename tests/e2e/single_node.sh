@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# End to end: a custody case through a real custos-node process, driven with
-# the custos client and curl as a user would. Seizure, two co-signed
-# handovers, a lab derivation, a court exhibit, destruction with a judge's
-# authorisation; then the history and its hash chain; refusals through the
-# client; a restart that must change nothing.
+# End to end through a real custos-node process, driven with the custos
+# client and curl as a user would:
+# - a custody case: seizure, two co-signed handovers, a lab derivation, a
+#   court exhibit, destruction with a judge's authorisation; the history and
+#   its hash chain; refusals through the client;
+# - the provenance register: three artefacts whose customs verdicts are
+#   CLEAR, REVIEW and ALERT;
+# - the funds register: a paid-out transfer whose positions sum to zero;
+# - a restart that must change nothing.
 #
-#   tests/e2e/custody_case.sh BUILD_DIR
+#   tests/e2e/single_node.sh BUILD_DIR
 set -euo pipefail
 BUILD=$(cd "${1:?usage: custody_case.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -95,6 +99,27 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${toke
   "$GATEWAY/v1/evidence/E-1")
 expect_eq "$status" 401 "a forged token"
 
+# --- provenance and funds ---------------------------------------------------
+demo_artefacts
+demo_transfers
+verdict() {
+  get customs-officer-1 "/v1/artefacts/$1/verify" | jq -r '[.verdict] + [.reasons[].code] | join(" ")'
+}
+expect_eq "$(verdict A-DEMO-CLEAR)" "CLEAR" "licensed export and import"
+expect_eq "$(verdict A-DEMO-GAP)" "REVIEW NO_PRE_1970_PROVENANCE" "history starting in 1985"
+expect_eq "$(verdict A-DEMO-STOLEN)" "ALERT REPORTED_STOLEN" "reported stolen"
+sum=0
+for agent in agent-ams-1 agent-rtm-1; do
+  n=$(get fiu-analyst-1 "/v1/agents/$agent/positions" | jq '[.positions[].net_minor] | add')
+  sum=$((sum + n))
+done
+expect_eq "$sum" 0 "net positions sum to zero"
+expect_eq "$(get agent-rtm-1 /v1/agents/agent-rtm-1/positions | jq -c '.positions[0]')" \
+  '{"counterparty":"agent-ams-1","currency":"EUR","net_minor":25000}' "the paying agent is owed"
+if get agent-rtm-1 /v1/agents/agent-ams-1/positions >/dev/null 2>&1; then
+  fail "an agent read another agent's positions"
+fi
+
 # --- a restart changes nothing ---------------------------------------------
 head_before=$(get court-judge-1 /v1/chain/head)
 demo_stop_nodes
@@ -102,4 +127,4 @@ demo_start_node 1
 demo_wait_ready "$GATEWAY"
 expect_eq "$(get court-judge-1 /v1/chain/head)" "$head_before" "head after restart"
 expect_eq "$(get court-judge-1 /v1/evidence/E-1/history)" "$history" "history after restart"
-echo "e2e custody case: OK ($(jq -r .height <<<"$head_before") blocks)"
+echo "e2e single node: OK ($(jq -r .height <<<"$head_before") blocks)"
