@@ -70,15 +70,25 @@ void send_problem(Response& res, int status, const std::string& problem_code,
 // refused because of what it asks (403), what it names (404) or the state
 // it would contradict (409); malformed requests are 400.
 int status_for_code(const std::string& c) {
-  static const std::set<std::string> k400 = {
-      code::kBadArgs,      code::kWrongNetwork, code::kUnknownChaincode, code::kUnknownFunction,
-      code::kBadSignature, code::kUnsigned,     code::kTimeInFuture,     "bad_tx",
-      "bad_json"};
+  static const std::set<std::string> k400 = {code::kBadArgs,
+                                             code::kWrongNetwork,
+                                             code::kUnknownChaincode,
+                                             code::kUnknownFunction,
+                                             code::kBadSignature,
+                                             code::kUnsigned,
+                                             code::kTimeInFuture,
+                                             "bad_tx",
+                                             code::kUnknownCurrency,
+                                             code::kBadAmount,
+                                             code::kUnknownCountry,
+                                             code::kR16FieldsMissing,
+                                             "bad_json"};
   static const std::set<std::string> k403 = {
-      code::kUnknownSigner,        code::kSignerRevoked,    code::kRoleForbidden,
-      code::kNotOrgAdmin,          code::kNotCaseMember,    code::kNotCustodian,
-      code::kCosignatureMissing,   code::kUnexpectedSigner, code::kReceiverNotEligible,
-      code::kAuthorisationRequired};
+      code::kUnknownSigner,         code::kSignerRevoked,    code::kRoleForbidden,
+      code::kNotOrgAdmin,           code::kNotCaseMember,    code::kNotCustodian,
+      code::kCosignatureMissing,    code::kUnexpectedSigner, code::kReceiverNotEligible,
+      code::kAuthorisationRequired, code::kNotLeadOrg,       code::kNotHolder,
+      code::kNotTransferAgent,      code::kWrongAgent,       code::kWrongPickupCode};
   if (k400.contains(c)) return 400;
   if (k403.contains(c)) return 403;
   if (c.size() > 10 && c.ends_with("_NOT_FOUND")) return 404;

@@ -4,6 +4,7 @@
 
 #include "api/http_util.h"
 #include "chaincode/funds.h"
+#include "chaincode/identity.h"
 #include "chaincode/provenance.h"
 #include "chaincode/registry.h"
 
@@ -18,7 +19,18 @@ namespace code = chaincode::code;
 // one request can cause (an artefact with more events is refused with 409).
 constexpr std::size_t kVerifyEventsMax = 10'000;
 
-bool is_fiu_or_auditor(const Viewer& v) { return v.has_role("fiu_analyst") || v.has_role("auditor"); }
+// An FIU analyst counts only inside an org of kind "fiu": any org admin can
+// hand out the role, so the role alone proves little (docs/funds.md §2).
+bool is_fiu_analyst(const node::Node& node, const Viewer& v) {
+  if (!v.has_role("fiu_analyst")) return false;
+  chaincode::LedgerStateView state(node.ledger());
+  auto org = chaincode::find_org(state, v.org);
+  return org && (*org)["kind"] == "fiu";
+}
+
+bool is_fiu_or_auditor(const node::Node& node, const Viewer& v) {
+  return v.has_role("auditor") || is_fiu_analyst(node, v);
+}
 
 std::optional<Json> load_artefact(const node::Node& node, const std::string& id, Response& res) {
   auto a = node.ledger().get(chaincode::artefact_state_key(id));
@@ -45,9 +57,10 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     auto limit = page_limit(req, res);
     if (!limit) return;
     Json artefacts = Json::array();
-    for (auto& [key, row] : node.ledger().scan(chaincode::artefact_photo_prefix(hash), "", *limit)) {
-      if (auto a = node.ledger().get(chaincode::artefact_state_key(
-              row["artefact_id"].get<std::string>()))) {
+    for (auto& [key, row] :
+         node.ledger().scan(chaincode::artefact_photo_prefix(hash), "", *limit)) {
+      if (auto a = node.ledger().get(
+              chaincode::artefact_state_key(row["artefact_id"].get<std::string>()))) {
         artefacts.push_back(*a);
       }
     }
@@ -100,7 +113,7 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
   s.Get("/v1/transfers", [&node](const Request& req, Response& res) {
     auto viewer = authenticate(node, req, res);
     if (!viewer) return;
-    if (!viewer->has_role("fiu_analyst")) {
+    if (!is_fiu_analyst(node, *viewer)) {
       send_problem(res, 403, code::kRoleForbidden, "the list of transfers is for FIU analysts");
       return;
     }
@@ -130,7 +143,7 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
       send_problem(res, 404, "TRANSFER_NOT_FOUND", "no such transfer");
       return;
     }
-    if (!is_fiu_or_auditor(*viewer) && (*t)["originating_agent"] != viewer->id &&
+    if (!is_fiu_or_auditor(node, *viewer) && (*t)["originating_agent"] != viewer->id &&
         (*t)["paying_agent"] != viewer->id) {
       send_problem(res, 403, code::kRoleForbidden,
                    "a transfer is visible to its two agents, FIU analysts and auditors");
@@ -143,7 +156,7 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     auto viewer = authenticate(node, req, res);
     if (!viewer) return;
     std::string agent = req.matches[1].str();
-    if (!is_fiu_or_auditor(*viewer) && viewer->id != agent) {
+    if (!is_fiu_or_auditor(node, *viewer) && viewer->id != agent) {
       send_problem(res, 403, code::kRoleForbidden,
                    "positions are visible to the agent, FIU analysts and auditors");
       return;
@@ -155,8 +168,8 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     }
     Json positions = Json::array();
     // An agent has at most one position per counterparty and currency.
-    for (auto& [key, value] : node.ledger().scan(chaincode::agent_positions_prefix(agent), "",
-                                                 100'000)) {
+    for (auto& [key, value] :
+         node.ledger().scan(chaincode::agent_positions_prefix(agent), "", 100'000)) {
       auto parsed = chaincode::parse_position_key(key);
       if (!parsed) continue;
       positions.push_back({{"counterparty", parsed->counterparty},
