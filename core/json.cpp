@@ -25,17 +25,24 @@ class StrictBuilder : public nlohmann::json_sax<Json> {
   bool null() override { return put(Json(nullptr)); }
   bool boolean(bool v) override { return put(Json(v)); }
   bool number_integer(number_integer_t v) override {
-    if (v > kJsonIntegerMax || v < -kJsonIntegerMax) return fail("integer out of range ±(2^53-1)");
+    if (v > kJsonIntegerMax || v < -kJsonIntegerMax) {
+      return fail_at_value("integer out of range ±(2^53-1)");
+    }
     return put(Json(v));
   }
   bool number_unsigned(number_unsigned_t v) override {
     if (v > static_cast<number_unsigned_t>(kJsonIntegerMax)) {
-      return fail("integer out of range ±(2^53-1)");
+      return fail_at_value("integer out of range ±(2^53-1)");
     }
     return put(Json(static_cast<number_integer_t>(v)));
   }
   bool number_float(number_float_t, const string_t& text) override {
-    return fail("number " + text + " is not an integer (floats are not allowed)");
+    // Integers beyond 64 bits arrive here too; call them what they are.
+    bool digits_only = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+      return (c >= '0' && c <= '9') || c == '-';
+    });
+    if (digits_only) return fail_at_value("integer " + text + " out of range ±(2^53-1)");
+    return fail_at_value("number " + text + " is not an integer (floats are not allowed)");
   }
   bool string(string_t& v) override { return put(Json(std::move(v))); }
   bool binary(binary_t&) override { return fail("binary values are not JSON"); }
@@ -65,6 +72,17 @@ class StrictBuilder : public nlohmann::json_sax<Json> {
 
   bool fail(std::string why) {
     failure = why + " " + describe_path(path_);
+    return false;
+  }
+
+  // For a scalar about to be stored: names its own member or index too.
+  bool fail_at_value(std::string why) {
+    std::vector<std::string> at = path_;
+    if (!stack_.empty()) {
+      at.push_back(stack_.back()->is_object() ? pending_key_
+                                              : std::to_string(stack_.back()->size()));
+    }
+    failure = why + " " + describe_path(at);
     return false;
   }
 

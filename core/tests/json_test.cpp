@@ -66,7 +66,10 @@ TEST_CASE("integers at the edge of the allowed range") {
         "[9007199254740991,-9007199254740991,0,0]");
   refusal("9007199254740992");
   refusal("-9007199254740992");
-  refusal("18446744073709551616");
+  CHECK(refusal("18446744073709551616").find("out of range") != std::string::npos);
+  CHECK(refusal(R"({"a":{"amount_minor":18446744073709551616}})").find("/a/amount_minor") !=
+        std::string::npos);
+  CHECK(refusal(R"({"list":[1,2,3.5]})").find("/list/2") != std::string::npos);
   CHECK(!canonical_json(Json(std::int64_t{1} << 53)).ok());
   CHECK(!canonical_json(Json(std::uint64_t{1} << 60)).ok());
 }
