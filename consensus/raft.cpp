@@ -24,6 +24,22 @@ std::uint64_t payload_bytes(const std::vector<Entry>& entries) {
   return n;
 }
 
+// Appends `e` to `out` unless that would pass `bytes_max` payload bytes in
+// total; the first entry is always taken. Returns false once the limit stops it.
+bool take_within(std::vector<Entry>& out, std::uint64_t& bytes, const Entry& e,
+                 std::uint64_t bytes_max) {
+  if (!out.empty() && bytes + e.payload.size() > bytes_max) return false;
+  bytes += e.payload.size();
+  out.push_back(e);
+  return true;
+}
+
+// Frees the oldest in-flight append of a follower in replicate state.
+void free_first_inflight(Progress& pr) {
+  pr.inflight_bytes -= pr.inflight.front().second;
+  pr.inflight.pop_front();
+}
+
 Error unavailable(std::uint64_t index) {
   return make_error("unavailable", "log index " + std::to_string(index) + " not in storage");
 }
@@ -91,11 +107,7 @@ Result<std::vector<Entry>> MemoryStorage::entries(std::uint64_t lo, std::uint64_
   if (lo < 1 || lo >= hi || hi > log_.size() + 1) return unavailable(lo);
   std::vector<Entry> out;
   std::uint64_t bytes = 0;
-  for (std::uint64_t i = lo; i < hi; ++i) {
-    const Entry& e = log_[i - 1];
-    if (!out.empty() && bytes + e.payload.size() > bytes_max) break;
-    bytes += e.payload.size();
-    out.push_back(e);
+  for (std::uint64_t i = lo; i < hi && take_within(out, bytes, log_[i - 1], bytes_max); ++i) {
   }
   return out;
 }
@@ -175,11 +187,8 @@ std::vector<Entry> Raft::slice(std::uint64_t lo, std::uint64_t hi, std::uint64_t
     if (out.back().index + 1 < std::min(hi, unstable_offset_)) return out;  // byte limit hit
   }
   std::uint64_t bytes = payload_bytes(out);
-  for (std::uint64_t i = std::max(lo, unstable_offset_); i < hi; ++i) {
-    const Entry& e = unstable_[i - unstable_offset_];
-    if (!out.empty() && bytes + e.payload.size() > bytes_max) break;
-    bytes += e.payload.size();
-    out.push_back(e);
+  for (std::uint64_t i = std::max(lo, unstable_offset_);
+       i < hi && take_within(out, bytes, unstable_[i - unstable_offset_], bytes_max); ++i) {
   }
   return out;
 }
@@ -307,9 +316,7 @@ void Raft::start_election(bool pre) {
     become_candidate();
   }
   const std::uint64_t election_term = pre ? term_ + 1 : term_;
-  auto [granted, rejected] = tally(cfg_.id, true);
-  (void)rejected;
-  if (granted >= quorum()) {
+  if (tally(cfg_.id, true).first >= quorum()) {
     if (pre) {
       start_election(false);
     } else {
@@ -341,12 +348,12 @@ std::pair<std::size_t, std::size_t> Raft::tally(NodeId from, bool granted) {
 
 void Raft::send(Message m) {
   m.from = cfg_.id;
-  // Every message but a pre-vote answer carries the sender's own term; a
-  // granted pre-vote echoes the term asked about, so the candidate counts it.
-  if (m.type != MessageType::prevote && m.type != MessageType::prevote_response &&
-      m.type != MessageType::vote) {
-    m.term = term_;
-  }
+  // Election messages carry the term they are about, set by the caller: a
+  // pre-vote asks about a term not yet entered, and a granted pre-vote echoes
+  // it so the candidate counts it. Every other message carries our own term.
+  const bool election = m.type == MessageType::vote || m.type == MessageType::vote_response ||
+                        m.type == MessageType::prevote || m.type == MessageType::prevote_response;
+  if (!election) m.term = term_;
   msgs_.push_back(std::move(m));
 }
 
@@ -504,7 +511,7 @@ void Raft::handle_append(const Message& m) {
     send(std::move(r));
     return;
   }
-  const std::uint64_t hint = find_conflict_by_term(std::min(m.index, last_index()), m.log_term);
+  const std::uint64_t hint = find_conflict_by_term(m.index, m.log_term);
   r.reject = true;
   r.index = m.index;
   r.reject_hint = hint;
@@ -536,7 +543,7 @@ void Raft::step_leader(const Message& m) {
         bool changed = false;
         if (pr.state == Progress::State::replicate) {
           if (m.index > pr.match) {  // otherwise a stale rejection
-            become_probe(pr);
+            become(pr, Progress::State::probe);
             changed = true;
           }
         } else if (pr.next - 1 == m.index) {
@@ -547,24 +554,18 @@ void Raft::step_leader(const Message& m) {
         if (changed) send_append(m.from, true);
         break;
       }
-      const bool was_paused = paused(pr);
       if (m.index > pr.match) {
         pr.match = m.index;
         pr.next = std::max(pr.next, m.index + 1);
         pr.probe_sent = false;
         if (pr.state == Progress::State::probe) {
-          become_replicate(pr);
+          become(pr, Progress::State::replicate);
         } else {
           while (!pr.inflight.empty() && pr.inflight.front().first <= m.index) {
-            pr.inflight_bytes -= pr.inflight.front().second;
-            pr.inflight.pop_front();
+            free_first_inflight(pr);
           }
         }
-        if (maybe_commit()) {
-          bcast_append();
-        } else if (was_paused) {
-          send_append(m.from, false);
-        }
+        if (maybe_commit()) bcast_append();  // followers learn the new commit
         // Pipelining: keep sending while the window has room.
         while (send_append(m.from, false)) {
         }
@@ -576,8 +577,7 @@ void Raft::step_leader(const Message& m) {
       if (pr.state == Progress::State::replicate && pr.inflight.size() >= cfg_.inflight_msgs_max) {
         // The window may be full of lost messages; free one slot so the
         // follower keeps getting something each heartbeat.
-        pr.inflight_bytes -= pr.inflight.front().second;
-        pr.inflight.pop_front();
+        free_first_inflight(pr);
       }
       if (pr.match < last_index()) send_append(m.from, false);
       break;
@@ -594,16 +594,9 @@ bool Raft::paused(const Progress& pr) const {
          pr.inflight_bytes >= cfg_.inflight_bytes_max;
 }
 
-void Raft::become_probe(Progress& pr) {
-  pr.state = Progress::State::probe;
-  pr.next = pr.match + 1;
-  pr.probe_sent = false;
-  pr.inflight.clear();
-  pr.inflight_bytes = 0;
-}
-
-void Raft::become_replicate(Progress& pr) {
-  pr.state = Progress::State::replicate;
+// Both transitions restart from what the follower is known to hold.
+void Raft::become(Progress& pr, Progress::State state) {
+  pr.state = state;
   pr.next = pr.match + 1;
   pr.probe_sent = false;
   pr.inflight.clear();

@@ -148,8 +148,9 @@ struct Config {
   std::uint64_t msg_bytes_max = 1 << 20;
   // A single proposal's payload; bigger ones are refused ("entry_too_large").
   std::uint64_t entry_bytes_max = 1 << 20;
-  // Proposed but not yet committed payload bytes at the leader; beyond this,
-  // proposals are refused ("proposals_dropped") until the log catches up.
+  // Proposed payload bytes at the leader not yet applied (freed by advance());
+  // beyond this, proposals are refused ("proposals_dropped") until the log
+  // catches up. A proposal is always accepted while none is pending.
   std::uint64_t uncommitted_bytes_max = 64 << 20;
   // Committed entries handed out per Ready (payload bytes, at least one).
   std::uint64_t apply_bytes_max = 16 << 20;
@@ -265,8 +266,7 @@ class Raft {
   void bcast_heartbeat();
   bool maybe_commit();
   bool paused(const Progress& pr) const;
-  void become_probe(Progress& pr);
-  void become_replicate(Progress& pr);
+  void become(Progress& pr, Progress::State state);
 
   void check_invariants() const;
 

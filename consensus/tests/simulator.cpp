@@ -357,11 +357,8 @@ void Simulator::check_log_matching(NodeId id) {
     // Only durable entries are registered (see check_disk_log): an entry a
     // lone leader appended and lost in a crash was never observable.
     auto it = seen_.find({e.index, e.term});
-    if (it != seen_.end() && (!(it->second.first == e) || it->second.second != prev_term)) {
-      fail("safety", "log matching: node " + std::to_string(id) + " has " + describe(e) +
-                         " after term " + std::to_string(prev_term) + ", elsewhere " +
-                         describe(it->second.first) + " after term " +
-                         std::to_string(it->second.second));
+    if (it != seen_.end() &&
+        !matches_seen("node " + std::to_string(id), e, prev_term, it->second)) {
       return;
     }
     n.checked_terms.push_back(e.term);
@@ -369,16 +366,21 @@ void Simulator::check_log_matching(NodeId id) {
   }
 }
 
+bool Simulator::matches_seen(const std::string& where, const Entry& e, std::uint64_t prev_term,
+                             const std::pair<Entry, std::uint64_t>& seen) {
+  if (seen.first == e && seen.second == prev_term) return true;
+  fail("safety", "log matching: " + where + " has " + describe(e) + " after term " +
+                     std::to_string(prev_term) + ", elsewhere " + describe(seen.first) +
+                     " after term " + std::to_string(seen.second));
+  return false;
+}
+
 void Simulator::check_disk_log(NodeId id, const std::vector<Entry>& written) {
   const MemoryStorage& disk = nodes_.at(id).disk;
   std::uint64_t prev_term = *disk.term(written.front().index - 1);
   for (const Entry& e : written) {
     auto [it, fresh] = seen_.try_emplace({e.index, e.term}, e, prev_term);
-    if (!fresh && (!(it->second.first == e) || it->second.second != prev_term)) {
-      fail("safety", "log matching: disk of node " + std::to_string(id) + " has " + describe(e) +
-                         " after term " + std::to_string(prev_term) + ", elsewhere " +
-                         describe(it->second.first) + " after term " +
-                         std::to_string(it->second.second));
+    if (!fresh && !matches_seen("disk of node " + std::to_string(id), e, prev_term, it->second)) {
       return;
     }
     prev_term = e.term;

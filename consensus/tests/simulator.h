@@ -115,6 +115,10 @@ class Simulator {
   void check_node(NodeId id);
   void check_log_matching(NodeId id);
   void check_disk_log(NodeId id, const std::vector<Entry>& written);
+  // The log-matching check against what an earlier (index, term) recorded;
+  // records a failure naming `where` and returns false on a mismatch.
+  bool matches_seen(const std::string& where, const Entry& e, std::uint64_t prev_term,
+                    const std::pair<Entry, std::uint64_t>& seen);
   void check_leader(NodeId id);
   void check_on_quorum_of_disks(std::uint64_t index);
   std::vector<NodeId> up_nodes() const;

@@ -89,7 +89,11 @@ TEST_CASE("the checker catches a disk that forgets votes (two leaders in one ter
     Status s = sim.run();
     if (!s.ok()) {
       CHECK(s.error().code == "safety");
+      CHECK(s.error().message.find("two leaders in term") != std::string::npos);
       CHECK(s.error().message.find("replay: consensus-sim --seed") != std::string::npos);
+      // The same run with an honest disk passes, so the injected bug is the cause.
+      o.bug_disk_forgets_vote = false;
+      CHECK(Simulator(o).run().ok());
       ++caught;
     }
   }
