@@ -3,15 +3,14 @@
 #include <httplib.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <charconv>
 
 #include "api/http_util.h"
 #include "api/registers_routes.h"
 #include "chaincode/chaincode.h"
+#include "chaincode/custody.h"
 #include "chaincode/identity.h"
 #include "chaincode/registry.h"
-#include "core/jwt.h"
 
 namespace custos::api {
 namespace {
@@ -120,11 +119,9 @@ void Gateway::install_routes() {
 
   // --- writes --------------------------------------------------------------
   s.Post("/v1/transactions", [this](const Request& req, Response& res) {
+    // Bodies over http.body_bytes_max never get here: the server refuses them
+    // (set_payload_max_length) and the error handler answers 413.
     const auto& limits = node_.config().http;
-    if (req.body.size() > limits.body_bytes_max) {
-      send_problem(res, 413, "body_too_large", "request body exceeds the node's limit");
-      return;
-    }
     bool wait = false;
     if (req.has_param("wait")) {
       if (req.get_param_value("wait") != "commit") {
@@ -139,7 +136,7 @@ void Gateway::install_routes() {
       return;
     }
     Hash256 id = tx->id();
-    node::SubmitResult submitted = node_.submit(*tx);
+    node::SubmitResult submitted = node_.submit(*tx, id);
     if (submitted.kind == node::SubmitResult::Kind::kBusy) {
       res.set_header("Retry-After", "1");
       send_problem(res, 503, submitted.code, submitted.message, {{"tx_id", id.hex()}});
@@ -187,10 +184,10 @@ void Gateway::install_routes() {
     auto block = node_.ledger().block(record->height);
     const Transaction& tx = block->txs.at(record->index);
     // Signers see their own transactions; auditors and admins see all.
-    bool visible = is_auditor_or_admin(*viewer);
-    for (const auto& sig : tx.signatures) {
-      auto owner = node_.ledger().get("key/" + sig.public_key.hex());
-      if (owner && (*owner)["identity"] == viewer->id) visible = true;
+    bool visible = viewer->has_any_role({"auditor", "admin"});
+    for (std::size_t i = 0; !visible && i < tx.signatures.size(); ++i) {
+      auto owner = node_.ledger().get(chaincode::key_state_key(tx.signatures[i].public_key));
+      visible = owner && (*owner)["identity"] == viewer->identity_id;
     }
     if (!visible) {
       send_problem(res, 403, code::kRoleForbidden,
@@ -206,7 +203,7 @@ void Gateway::install_routes() {
   s.Get(R"(/v1/blocks/([^/]+))", [this](const Request& req, Response& res) {
     auto viewer = authenticate(node_, req, res);
     if (!viewer) return;
-    if (!is_auditor_or_admin(*viewer)) {
+    if (!viewer->has_any_role({"auditor", "admin"})) {
       send_problem(res, 403, code::kRoleForbidden, "blocks are for auditors and admins");
       return;
     }
@@ -226,8 +223,9 @@ void Gateway::install_routes() {
     body["hash"] = block->header.hash().hex();
     Json results = Json::array();
     for (const auto& tx : block->txs) {
-      auto r = node_.ledger().tx(tx.id());
-      results.push_back({{"tx_id", tx.id().hex()}, {"code", r ? r->code : "UNKNOWN"}});
+      Hash256 id = tx.id();
+      auto r = node_.ledger().tx(id);
+      results.push_back({{"tx_id", id.hex()}, {"code", r ? r->code : "UNKNOWN"}});
     }
     body["results"] = results;
     send_json(res, 200, body);
@@ -241,7 +239,8 @@ void Gateway::install_routes() {
   s.Get("/v1/orgs", [this](const Request& req, Response& res) {
     if (!authenticate(node_, req, res)) return;
     Json orgs = Json::array();
-    for (auto& [key, value] : node_.ledger().scan("org/", "", 1000)) orgs.push_back(value);
+    for (auto& [key, value] : node_.ledger().scan(chaincode::org_state_key(""), "", 1000))
+      orgs.push_back(value);
     send_json(res, 200, {{"orgs", orgs}});
   });
 
@@ -260,7 +259,7 @@ void Gateway::install_routes() {
   // identities granted access, and to auditors.
   auto load_visible_case = [this](const Viewer& viewer, const std::string& case_id,
                                   Response& res) -> std::optional<Json> {
-    auto c = node_.ledger().get("case/" + case_id);
+    auto c = node_.ledger().get(chaincode::case_state_key(case_id));
     if (!c) {
       send_problem(res, 404, code::kCaseNotFound, "no such case");
       return std::nullopt;
@@ -275,7 +274,7 @@ void Gateway::install_routes() {
   };
   auto load_visible_item = [this, load_visible_case](const Viewer& viewer, const std::string& id,
                                                      Response& res) -> std::optional<Json> {
-    auto item = node_.ledger().get("item/" + id);
+    auto item = node_.ledger().get(chaincode::item_state_key(id));
     if (!item) {
       send_problem(res, 404, code::kItemNotFound, "no such evidence item");
       return std::nullopt;
@@ -298,19 +297,11 @@ void Gateway::install_routes() {
     if (!viewer) return;
     std::string case_id = req.matches[1].str();
     if (!load_visible_case(*viewer, case_id, res)) return;
-    auto limit = page_limit(req, res);
-    if (!limit) return;
-    std::string after = req.has_param("after") ? req.get_param_value("after") : "";
-    std::string prefix = "case_item/" + case_id + "/";
-    auto rows = node_.ledger().scan(prefix, after.empty() ? "" : prefix + after, *limit + 1);
-    Json items = Json::array();
-    for (std::size_t i = 0; i < rows.size() && i < *limit; ++i) {
-      if (auto item = node_.ledger().get("item/" + rows[i].second["item_id"].get<std::string>())) {
-        items.push_back(*item);
-      }
-    }
-    Json next = rows.size() > *limit ? Json(items.back()["id"]) : Json(nullptr);
-    send_json(res, 200, {{"case_id", case_id}, {"items", items}, {"next_after", next}});
+    auto page = index_page(node_.ledger(), chaincode::case_items_prefix(case_id), "item_id",
+                           chaincode::item_state_key, req, res);
+    if (!page) return;
+    send_json(res, 200,
+              {{"case_id", case_id}, {"items", page->records}, {"next_after", page->next_after}});
   });
 
   s.Get(R"(/v1/evidence/([^/]+))", [this, load_visible_item](const Request& req, Response& res) {
@@ -328,15 +319,9 @@ void Gateway::install_routes() {
           std::string id = req.matches[1].str();
           auto item = load_visible_item(*viewer, id, res);
           if (!item) return;
-          std::uint64_t count = (*item)["event_count"].get<std::uint64_t>();
-          auto page = history_page(node_.ledger(), "item/" + id, count, req, res);
-          if (!page) return;
-          send_json(res, 200,
-                    {{"item_id", id},
-                     {"event_count", count},
-                     {"head_event_hash", (*item)["head_event_hash"]},
-                     {"events", (*page)["events"]},
-                     {"next_from", (*page)["next_from"]}});
+          auto page = history_page(node_.ledger(), chaincode::item_state_key(id), "item_id", id,
+                                   *item, req, res);
+          if (page) send_json(res, 200, *page);
         });
 
   install_registers_routes(s, node_);

@@ -1,12 +1,8 @@
 #include "api/http_util.h"
 
-#include <unistd.h>
-
 #include <charconv>
 #include <set>
 
-#include "api/gateway.h"
-#include "chaincode/chaincode.h"
 #include "chaincode/identity.h"
 #include "chaincode/registry.h"
 #include "core/jwt.h"
@@ -149,11 +145,7 @@ bool can_read_case(const Viewer& v, const Json& c) {
   const auto& members = c["member_orgs"];
   if (std::find(members.begin(), members.end(), v.org) != members.end()) return true;
   const auto& granted = c["granted"];
-  return std::find(granted.begin(), granted.end(), v.id) != granted.end();
-}
-
-bool is_auditor_or_admin(const Viewer& v) {
-  return v.has_role("auditor") || v.has_role("admin");
+  return std::find(granted.begin(), granted.end(), v.identity_id) != granted.end();
 }
 
 // ---------------------------------------------------------------------------
@@ -184,16 +176,40 @@ std::optional<std::size_t> page_limit(const Request& req, Response& res) {
   return v;
 }
 
-std::optional<Json> history_page(const ledger::Ledger& ledger, const std::string& key,
-                                 std::uint64_t event_count, const Request& req, Response& res) {
+std::optional<Json> history_page(const ledger::Ledger& ledger, const std::string& history_key,
+                                 const char* id_member, const std::string& id, const Json& record,
+                                 const Request& req, Response& res) {
   auto limit = page_limit(req, res);
   if (!limit) return std::nullopt;
   auto from = uint_param(req, "from", 0, kJsonIntegerMax, res);
   if (!from) return std::nullopt;
-  Json list = Json::array();
-  for (auto& e : ledger.history(key, *from, *limit)) list.push_back(std::move(e.event));
-  std::uint64_t next = *from + list.size();
-  return Json{{"events", list}, {"next_from", next < event_count ? Json(next) : Json(nullptr)}};
+  const std::uint64_t event_count = record["event_count"].get<std::uint64_t>();
+  Json events = Json::array();
+  for (auto& e : ledger.history(history_key, *from, *limit)) events.push_back(std::move(e.event));
+  std::uint64_t next = *from + events.size();
+  return Json{{id_member, id},
+              {"event_count", event_count},
+              {"head_event_hash", record["head_event_hash"]},
+              {"events", std::move(events)},
+              {"next_from", next < event_count ? Json(next) : Json(nullptr)}};
+}
+
+std::optional<IndexPage> index_page(const ledger::Ledger& ledger, const std::string& index_prefix,
+                                    const char* id_member,
+                                    std::string (*record_key)(std::string_view), const Request& req,
+                                    Response& res) {
+  auto limit = page_limit(req, res);
+  if (!limit) return std::nullopt;
+  std::string after = req.get_param_value("after");
+  // One row more than the page shows says whether another page follows.
+  auto rows = ledger.scan(index_prefix, after.empty() ? "" : index_prefix + after, *limit + 1);
+  IndexPage page;
+  for (std::size_t i = 0; i < rows.size() && i < *limit; ++i) {
+    auto id = rows[i].second[id_member].get<std::string>();
+    if (auto record = ledger.get(record_key(id))) page.records.push_back(std::move(*record));
+  }
+  if (rows.size() > *limit) page.next_after = rows[*limit - 1].first.substr(index_prefix.size());
+  return page;
 }
 
 }  // namespace custos::api

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/gateway.h"
+#include "chaincode/chaincode.h"
 #include "core/json.h"
 #include "ledger/ledger.h"
 #include "node/node.h"
@@ -30,15 +31,8 @@ void send_problem(httplib::Response& res, int status, const std::string& problem
 // names (404) or the state it would contradict (409).
 int status_for_code(const std::string& code);
 
-// The identity a read is made by.
-struct Viewer {
-  std::string id;
-  std::string org;
-  std::vector<std::string> roles;
-  bool has_role(std::string_view r) const {
-    return std::find(roles.begin(), roles.end(), r) != roles.end();
-  }
-};
+// The identity a read is made by: the same shape chaincode sees a signer in.
+using Viewer = chaincode::Signer;
 
 // Resolves the bearer token to an enrolled, unrevoked identity whose current
 // key signed it, for this network, unexpired; otherwise sends a 401 problem
@@ -47,7 +41,6 @@ std::optional<Viewer> authenticate(const node::Node& node, const httplib::Reques
                                    httplib::Response& res);
 
 bool can_read_case(const Viewer& v, const Json& case_record);
-bool is_auditor_or_admin(const Viewer& v);
 
 // An optional unsigned integer query parameter in [0, max]; sends 400
 // "bad_parameter" and returns nullopt on anything else.
@@ -57,12 +50,26 @@ std::optional<std::uint64_t> uint_param(const httplib::Request& req, const char*
 // "limit": 1..kPageLimitMax, default kPageLimitDefault.
 std::optional<std::size_t> page_limit(const httplib::Request& req, httplib::Response& res);
 
-// One page of the history of `key` (an item, an artefact, a transfer):
-// {"events": [...], "next_from": seq or null}, from ?from= and ?limit=.
-// `event_count` is the total number of events the record says it has.
-// Sends 400 and returns nullopt on bad parameters.
-std::optional<Json> history_page(const ledger::Ledger& ledger, const std::string& key,
-                                 std::uint64_t event_count, const httplib::Request& req,
-                                 httplib::Response& res);
+// One page of the history of `record` (an item, an artefact), kept under
+// `history_key`, from ?from= and ?limit=: {<id_member>: id, "event_count",
+// "head_event_hash", "events": [...], "next_from": seq or null}. Sends 400
+// and returns nullopt on bad parameters.
+std::optional<Json> history_page(const ledger::Ledger& ledger, const std::string& history_key,
+                                 const char* id_member, const std::string& id, const Json& record,
+                                 const httplib::Request& req, httplib::Response& res);
+
+// One page of the records an index lists, from ?after= and ?limit=: the index
+// rows under `index_prefix` (keyed index_prefix + record id) each name a
+// record by `id_member`, loaded from record_key(id). Returns the records and
+// "next_after" (the last id of a full page, else null). Sends 400 and returns
+// nullopt on bad parameters.
+struct IndexPage {
+  Json records = Json::array();
+  Json next_after;
+};
+std::optional<IndexPage> index_page(const ledger::Ledger& ledger, const std::string& index_prefix,
+                                    const char* id_member,
+                                    std::string (*record_key)(std::string_view),
+                                    const httplib::Request& req, httplib::Response& res);
 
 }  // namespace custos::api

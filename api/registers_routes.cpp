@@ -34,7 +34,7 @@ bool is_fiu_or_auditor(const node::Node& node, const Viewer& v) {
 
 std::optional<Json> load_artefact(const node::Node& node, const std::string& id, Response& res) {
   auto a = node.ledger().get(chaincode::artefact_state_key(id));
-  if (!a) send_problem(res, 404, "ARTEFACT_NOT_FOUND", "no such artefact");
+  if (!a) send_problem(res, 404, code::kArtefactNotFound, "no such artefact");
   return a;
 }
 
@@ -77,15 +77,9 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     std::string id = req.matches[1].str();
     auto a = load_artefact(node, id, res);
     if (!a) return;
-    std::uint64_t count = (*a)["event_count"].get<std::uint64_t>();
-    auto page = history_page(node.ledger(), chaincode::artefact_history_key(id), count, req, res);
-    if (!page) return;
-    send_json(res, 200,
-              {{"artefact_id", id},
-               {"event_count", count},
-               {"head_event_hash", (*a)["head_event_hash"]},
-               {"events", (*page)["events"]},
-               {"next_from", (*page)["next_from"]}});
+    auto page = history_page(node.ledger(), chaincode::artefact_history_key(id), "artefact_id", id,
+                             *a, req, res);
+    if (page) send_json(res, 200, *page);
   });
 
   s.Get(R"(/v1/artefacts/([^/]+)/verify)", [&node](const Request& req, Response& res) {
@@ -121,18 +115,10 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
       send_problem(res, 400, "bad_parameter", "only ?flagged=true is supported");
       return;
     }
-    auto limit = page_limit(req, res);
-    if (!limit) return;
-    std::string after = req.get_param_value("after");
-    std::string prefix(chaincode::kTransferFlaggedPrefix);
-    auto rows = node.ledger().scan(prefix, after.empty() ? "" : prefix + after, *limit + 1);
-    Json transfers = Json::array();
-    for (std::size_t i = 0; i < rows.size() && i < *limit; ++i) {
-      std::string id = rows[i].second["transfer_id"].get<std::string>();
-      if (auto t = node.ledger().get(chaincode::transfer_state_key(id))) transfers.push_back(*t);
-    }
-    Json next = rows.size() > *limit ? Json(transfers.back()["id"]) : Json(nullptr);
-    send_json(res, 200, {{"transfers", transfers}, {"next_after", next}});
+    auto page = index_page(node.ledger(), std::string(chaincode::kTransferFlaggedPrefix),
+                           "transfer_id", chaincode::transfer_state_key, req, res);
+    if (!page) return;
+    send_json(res, 200, {{"transfers", page->records}, {"next_after", page->next_after}});
   });
 
   s.Get(R"(/v1/transfers/([^/]+))", [&node](const Request& req, Response& res) {
@@ -140,11 +126,11 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     if (!viewer) return;
     auto t = node.ledger().get(chaincode::transfer_state_key(req.matches[1].str()));
     if (!t) {
-      send_problem(res, 404, "TRANSFER_NOT_FOUND", "no such transfer");
+      send_problem(res, 404, code::kTransferNotFound, "no such transfer");
       return;
     }
-    if (!is_fiu_or_auditor(node, *viewer) && (*t)["originating_agent"] != viewer->id &&
-        (*t)["paying_agent"] != viewer->id) {
+    if (!is_fiu_or_auditor(node, *viewer) && (*t)["originating_agent"] != viewer->identity_id &&
+        (*t)["paying_agent"] != viewer->identity_id) {
       send_problem(res, 403, code::kRoleForbidden,
                    "a transfer is visible to its two agents, FIU analysts and auditors");
       return;
@@ -156,14 +142,14 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     auto viewer = authenticate(node, req, res);
     if (!viewer) return;
     std::string agent = req.matches[1].str();
-    if (!is_fiu_or_auditor(node, *viewer) && viewer->id != agent) {
+    if (!is_fiu_or_auditor(node, *viewer) && viewer->identity_id != agent) {
       send_problem(res, 403, code::kRoleForbidden,
                    "positions are visible to the agent, FIU analysts and auditors");
       return;
     }
     chaincode::LedgerStateView state(node.ledger());
     if (!chaincode::find_agent(state, agent)) {
-      send_problem(res, 404, "AGENT_NOT_FOUND", "no such transfer agent");
+      send_problem(res, 404, code::kAgentNotFound, "no such transfer agent");
       return;
     }
     Json positions = Json::array();

@@ -79,8 +79,7 @@ void Node::stop() {
   commit_cv_.notify_all();
 }
 
-SubmitResult Node::submit(const Transaction& tx) {
-  Hash256 id = tx.id();
+SubmitResult Node::submit(const Transaction& tx, const Hash256& id) {
   auto refuse = [&](std::string code, std::string message) {
     counters_.txs_refused++;
     return SubmitResult{SubmitResult::Kind::kRefused, std::move(code), std::move(message)};

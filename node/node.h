@@ -49,8 +49,9 @@ class Node : public BlockApplier {
   void start();  // starts ordering
   void stop();   // stops ordering; the ledger stays readable
 
-  // Admission. Thread-safe.
-  SubmitResult submit(const Transaction& tx);
+  // Admission of `tx`, whose id is `tx_id` (tx.id(): the caller has it
+  // already, and it costs a canonical encoding and a hash). Thread-safe.
+  SubmitResult submit(const Transaction& tx, const Hash256& tx_id);
   // Waits until tx_id is committed (or the timeout passes). Thread-safe.
   std::optional<ledger::TxRecord> wait_for_commit(const Hash256& tx_id,
                                                   std::chrono::milliseconds timeout);

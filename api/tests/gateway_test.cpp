@@ -103,6 +103,28 @@ TEST_CASE("a case end to end through REST, readable by members, granted court, a
   CHECK(page.body["next_from"] == 1);
   CHECK(net.get("/v1/evidence/E-1/history?from=1&limit=1", "auditor").body["next_from"].is_null());
   CHECK(net.get("/v1/cases/C-1/evidence", "inv").body["items"][0]["id"] == "E-1");
+  SUBCASE("a case's evidence pages by ?after= and ?limit=") {
+    net.commit("custody.register",
+               {{"case_id", "C-1"},
+                {"item_id", "E-2"},
+                {"kind", "physical"},
+                {"description", "phone"},
+                {"content_hash", nullptr},
+                {"seal_numbers", {"S-2"}},
+                {"location", "evidence room"},
+                {"seized_at_ms", t},
+                {"place", "Utrecht"},
+                {"legal_authority_ref", "RC-1"}},
+               {"inv"});
+    Reply p1 = net.get("/v1/cases/C-1/evidence?limit=1", "inv");
+    REQUIRE(p1.body["items"].size() == 1);
+    CHECK(p1.body["items"][0]["id"] == "E-1");
+    CHECK(p1.body["next_after"] == "E-1");
+    Reply p2 = net.get("/v1/cases/C-1/evidence?limit=1&after=E-1", "inv");
+    REQUIRE(p2.body["items"].size() == 1);
+    CHECK(p2.body["items"][0]["id"] == "E-2");
+    CHECK(p2.body["next_after"].is_null());
+  }
   CHECK(net.get("/v1/cases/C-1", "judge").status == 200);
   CHECK(net.get("/v1/chain/head", "outsider").body["height"] == net.height());
   CHECK(net.get("/v1/orgs", "outsider").body["orgs"].size() == kGenesisOrgCount);
