@@ -71,25 +71,20 @@ int base64url_value(char c) {
 std::string base64url_encode(ByteView bytes) {
   std::string out;
   out.reserve((bytes.size() * 4 + 2) / 3);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
-    out += kBase64Url[v >> 18];
-    out += kBase64Url[(v >> 12) & 63];
-    out += kBase64Url[(v >> 6) & 63];
-    out += kBase64Url[v & 63];
+  // The mirror of base64url_decode: six bits out whenever six are pending;
+  // the last partial group is padded with zero bits (no '=').
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (std::uint8_t b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kBase64Url[(acc >> bits) & 63];
+    }
+    acc &= (1u << bits) - 1;
   }
-  std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    std::uint32_t v = bytes[i] << 16;
-    out += kBase64Url[v >> 18];
-    out += kBase64Url[(v >> 12) & 63];
-  } else if (rest == 2) {
-    std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8;
-    out += kBase64Url[v >> 18];
-    out += kBase64Url[(v >> 12) & 63];
-    out += kBase64Url[(v >> 6) & 63];
-  }
+  if (bits > 0) out += kBase64Url[(acc << (6 - bits)) & 63];
   return out;
 }
 

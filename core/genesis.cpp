@@ -44,8 +44,9 @@ Status check_config(const Json& c) {
         bool iso = code.size() == 3 && std::all_of(code.begin(), code.end(),
                                                    [](char ch) { return ch >= 'A' && ch <= 'Z'; });
         if (!iso || !is_positive_int(*cur, kJsonIntegerMax)) {
-          return bad("config.funds.r16_threshold_minor maps ISO 4217 codes to positive amounts "
-                     "in minor units");
+          return bad(
+              "config.funds.r16_threshold_minor maps ISO 4217 codes to positive amounts "
+              "in minor units");
         }
       }
     } else if (it.key() == "structuring") {
@@ -62,6 +63,10 @@ Status check_config(const Json& c) {
 }
 
 }  // namespace
+
+bool is_org_kind(std::string_view kind) {
+  return std::find(std::begin(kOrgKinds), std::end(kOrgKinds), kind) != std::end(kOrgKinds);
+}
 
 Json Genesis::to_json() const {
   Json orgs_json = Json::array();
@@ -114,7 +119,8 @@ Result<Genesis> genesis_from_json(const Json& j) {
 
   const Json& orgs = j["orgs"];
   if (!orgs.is_array() || orgs.empty() || orgs.size() > kGenesisOrgsMax) {
-    return bad("\"orgs\" must be an array of 1 to 256 organisations");
+    return bad("\"orgs\" must be an array of 1 to " + std::to_string(kGenesisOrgsMax) +
+               " organisations");
   }
   std::set<std::string> org_ids, identity_ids, keys;
   for (std::size_t i = 0; i < orgs.size(); ++i) {
@@ -132,14 +138,14 @@ Result<Genesis> genesis_from_json(const Json& j) {
       return bad(where + ".name must be a string of 1 to 200 bytes");
     }
     org.name = o["name"].get<std::string>();
-    if (!o["kind"].is_string() || std::find(std::begin(kOrgKinds), std::end(kOrgKinds),
-                                            o["kind"].get<std::string>()) == std::end(kOrgKinds)) {
+    if (!o["kind"].is_string() || !is_org_kind(o["kind"].get<std::string>())) {
       return bad(where + ".kind is not a known kind of organisation");
     }
     org.kind = o["kind"].get<std::string>();
     const Json& admins = o["admins"];
     if (!admins.is_array() || admins.empty() || admins.size() > kGenesisAdminsPerOrgMax) {
-      return bad(where + ".admins must be an array of 1 to 16 admins");
+      return bad(where + ".admins must be an array of 1 to " +
+                 std::to_string(kGenesisAdminsPerOrgMax) + " admins");
     }
     for (std::size_t k = 0; k < admins.size(); ++k) {
       std::string at = where + ".admins[" + std::to_string(k) + "]";
@@ -162,7 +168,7 @@ Result<Genesis> genesis_from_json(const Json& j) {
 
   const Json& nodes = j["nodes"];
   if (!nodes.is_array() || nodes.empty() || nodes.size() > kGenesisNodesMax) {
-    return bad("\"nodes\" must be an array of 1 to 64 nodes");
+    return bad("\"nodes\" must be an array of 1 to " + std::to_string(kGenesisNodesMax) + " nodes");
   }
   std::set<std::string> node_ids;
   for (std::size_t i = 0; i < nodes.size(); ++i) {

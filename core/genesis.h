@@ -27,6 +27,7 @@ inline constexpr std::size_t kGenesisNodesMax = 64;
 inline constexpr std::string_view kOrgKinds[] = {
     "police", "europol",        "eurojust", "prosecution", "customs", "forensic_lab",
     "court",  "transfer_agent", "fiu",      "museum",      "dealer",  "other"};
+bool is_org_kind(std::string_view kind);
 
 struct GenesisAdmin {
   std::string id;  // identity id, [a-z0-9][a-z0-9._-]{0,63}, unique network-wide

@@ -14,6 +14,10 @@ Error bad_token(const std::string& why) {
   return make_error("bad_token", why);
 }
 
+std::string_view as_text(const Bytes& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
 }  // namespace
 
 std::string jwt_mint(const PrivateKey& key, const JwtClaims& c) {
@@ -37,13 +41,13 @@ Result<ParsedJwt> jwt_parse(std::string_view token) {
   auto sig = base64url_decode(token.substr(dot2 + 1));
   if (!header || !payload || !sig) return bad_token("a part is not base64url");
 
-  auto h = parse_json_strict(
-      std::string_view(reinterpret_cast<const char*>(header->data()), header->size()));
-  if (!h || *h != Json::parse(kHeader)) {
+  // Parsed once: the gateway checks a token on every authenticated request.
+  static const Json kHeaderJson = Json::parse(kHeader);
+  auto h = parse_json_strict(as_text(*header));
+  if (!h || *h != kHeaderJson) {
     return bad_token("header must be {\"alg\":\"ES256K\",\"typ\":\"JWT\"}");
   }
-  auto p = parse_json_strict(
-      std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
+  auto p = parse_json_strict(as_text(*payload));
   if (!p || !p->is_object() || p->size() != 4) {
     return bad_token("payload must hold exactly sub, aud, iat, exp");
   }
@@ -69,7 +73,8 @@ Status jwt_check_claims(const JwtClaims& c, std::string_view network_id, std::in
                       "token is for network \"" + c.audience + "\", not this one");
   }
   if (c.expires_at_s - c.issued_at_s > kJwtLifetimeMaxS || c.expires_at_s < c.issued_at_s) {
-    return make_error("token_lifetime_too_long", "tokens may live at most 600 s");
+    return make_error("token_lifetime_too_long",
+                      "tokens may live at most " + std::to_string(kJwtLifetimeMaxS) + " s");
   }
   if (now_s >= c.expires_at_s + kJwtClockSkewS) return make_error("token_expired", "token expired");
   if (now_s + kJwtClockSkewS < c.issued_at_s) {

@@ -31,6 +31,20 @@ Result<std::string> get_string(const Json& obj, const char* name) {
   return v.get<std::string>();
 }
 
+// One 1..64-character id: an alphanumeric first character, then alphanumerics,
+// '.', '_' or '-'. Network-wide names are lowercase; case and item ids, which
+// copy outside references, may hold capitals.
+bool is_id(std::string_view s, bool allow_upper) {
+  if (s.empty() || s.size() > 64) return false;
+  auto alnum = [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (allow_upper && c >= 'A' && c <= 'Z');
+  };
+  if (!alnum(s[0])) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
 }  // namespace
 
 bool is_identifier(std::string_view s, std::size_t max_len) {
@@ -41,21 +55,11 @@ bool is_identifier(std::string_view s, std::size_t max_len) {
 }
 
 bool is_network_id(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(s[0])) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+  return is_id(s, false);
 }
 
 bool is_object_id(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
-  if (!alnum(s[0])) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+  return is_id(s, true);
 }
 
 std::string Transaction::body_canonical() const {

@@ -2,7 +2,6 @@
 // environment, its exit status and what it prints.
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -293,16 +292,8 @@ struct HttpExchange {
 class FakeGateway {
  public:
   FakeGateway() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    fd_ = custos::testing::bind_loopback_socket(&port_);
     REQUIRE(::listen(fd_, 4) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
   }
   ~FakeGateway() { ::close(fd_); }
 

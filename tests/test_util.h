@@ -30,9 +30,9 @@ inline Json read_vector_json(const std::string& name) {
   return Json::parse(read_text(source_path("tests/vectors/" + name)));
 }
 
-// A port on 127.0.0.1 that nothing listens on right now: bound, then closed.
-// Tests use it for servers they start and for "unreachable" cases.
-inline int free_loopback_port() {
+// A TCP socket bound to 127.0.0.1 on a port the kernel picked; returns the
+// socket and stores the port in *port.
+inline int bind_loopback_socket(int* port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_in addr{};
@@ -41,8 +41,16 @@ inline int free_loopback_port() {
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   socklen_t len = sizeof addr;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A port on 127.0.0.1 that nothing listens on right now: bound, then closed.
+// Tests use it for servers they start and for "unreachable" cases.
+inline int free_loopback_port() {
+  int port = 0;
+  ::close(bind_loopback_socket(&port));
+  return port;
 }
 
 }  // namespace custos::testing

@@ -108,6 +108,10 @@ Result<GatewayUrl> parse_gateway_url(std::string_view url) {
   return out;
 }
 
+bool is_request_path(std::string_view path) {
+  return !path.empty() && path.front() == '/' && is_visible_ascii(path);
+}
+
 std::string HttpReply::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (equals_ignoring_case(k, name)) return v;
@@ -120,7 +124,7 @@ Result<HttpReply> http_request(std::string_view method, std::string_view url, st
                                const HttpTimeouts& timeouts, std::size_t response_bytes_max) {
   auto gateway = parse_gateway_url(url);
   if (!gateway) return gateway.error();
-  if (path.empty() || path.front() != '/' || !is_visible_ascii(path)) {
+  if (!is_request_path(path)) {
     return make_error("bad_path",
                       "request path must start with \"/\" and hold no spaces or "
                       "control characters");

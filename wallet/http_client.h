@@ -37,6 +37,10 @@ struct GatewayUrl {
 // of range.
 [[nodiscard]] Result<GatewayUrl> parse_gateway_url(std::string_view url);
 
+// A request path http_request accepts: starts with "/", visible ASCII only
+// (no spaces or control characters); may carry a query.
+[[nodiscard]] bool is_request_path(std::string_view path);
+
 struct HttpTimeouts {
   int connect_ms = 5'000;
   int read_ms = 10'000;  // longest wait for the next bytes of the answer

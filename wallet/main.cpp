@@ -8,7 +8,6 @@
 #include <openssl/rand.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -283,7 +282,7 @@ void cmd_genesis(const GenesisOptions& o) {
   Json orgs_json = Json::array();
   std::map<std::string, std::size_t> org_index;  // first --org of each id
   for (const auto& f : orgs) {
-    if (std::find(std::begin(kOrgKinds), std::end(kOrgKinds), f[1]) == std::end(kOrgKinds)) {
+    if (!is_org_kind(f[1])) {
       std::ostringstream m;
       m << "--org " << f[0] << ": unknown kind \"" << f[1] << "\"; kinds are";
       for (auto k : kOrgKinds) m << " " << k;
@@ -458,8 +457,8 @@ int cmd_tx_submit(const std::string& tx_path, const std::string& gateway, bool w
 
 int cmd_get(const std::string& path, const std::string& key_path, const std::string& gateway,
             const std::string& identity, const std::string& network) {
-  bool visible = std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-  if (path.empty() || path.front() != '/' || !visible) {
+  // Checked here as http_request would, but before the passphrase is asked for.
+  if (!is_request_path(path)) {
     usage("PATH \"" + printable(path, 200) +
           "\" must start with \"/\" and hold no spaces, e.g. /v1/chain/head");
   }

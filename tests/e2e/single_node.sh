@@ -11,7 +11,7 @@
 #
 #   tests/e2e/single_node.sh BUILD_DIR
 set -euo pipefail
-BUILD=$(cd "${1:?usage: custody_case.sh BUILD_DIR}" && pwd)
+BUILD=$(cd "${1:?usage: single_node.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/lib.sh"
 source "$ROOT/scripts/demo-lib.sh"
