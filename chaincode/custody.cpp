@@ -6,6 +6,7 @@
 #include <set>
 
 #include "chaincode/identity.h"
+#include "chaincode/module_kit.h"
 #include "core/hash.h"
 
 namespace custos::chaincode {
@@ -39,46 +40,7 @@ Result<Hash256> compute_event_hash(const Json& event) {
 
 Status verify_item_history(std::string_view item_id, const std::vector<Json>& events,
                            std::string_view prev_event_hash) {
-  auto bad = [](std::size_t i, const std::string& why) {
-    return make_error("bad_history", "event " + std::to_string(i) + ": " + why);
-  };
-  std::string expected_prev(prev_event_hash);
-  std::uint64_t first_seq = 0;
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const Json& e = events[i];
-    if (!e.is_object()) return bad(i, "not a JSON object");
-    auto member_is = [&](const char* name, bool (Json::*is)() const noexcept) {
-      return e.contains(name) && (e.at(name).*is)();
-    };
-    if (!member_is("seq", &Json::is_number_integer) || e.at("seq").get<std::int64_t>() < 0) {
-      return bad(i, "\"seq\" must be a non-negative integer");
-    }
-    auto seq = e.at("seq").get<std::uint64_t>();
-    if (i == 0) {
-      first_seq = seq;
-      if (seq == 0 && expected_prev != kNoPrevEventHash) {
-        return bad(i, "a history starting at seq 0 has no previous event");
-      }
-    } else if (seq != first_seq + i) {
-      return bad(i, "seq " + std::to_string(seq) + " where " + std::to_string(first_seq + i) +
-                        " was expected: an event is missing or repeated");
-    }
-    if (!member_is("item_id", &Json::is_string) || e.at("item_id") != item_id) {
-      return bad(i, "belongs to another item");
-    }
-    if (!member_is("prev_event_hash", &Json::is_string) ||
-        e.at("prev_event_hash").get<std::string>() != expected_prev) {
-      return bad(i, "prev_event_hash does not match the previous event's hash " + expected_prev);
-    }
-    auto hash = compute_event_hash(e);
-    if (!hash) return bad(i, hash.error().message);
-    if (!member_is("event_hash", &Json::is_string) ||
-        e.at("event_hash").get<std::string>() != hash->hex()) {
-      return bad(i, "event_hash does not recompute (expected " + hash->hex() + ")");
-    }
-    expected_prev = hash->hex();
-  }
-  return ok_status();
+  return verify_event_chain("item_id", "item", item_id, events, prev_event_hash);
 }
 
 namespace {
@@ -88,19 +50,6 @@ namespace {
 // State values are written only by this module, so a malformed one is a
 // broken invariant: nlohmann throws, and noexcept turns that into a stop
 // rather than an outcome that differs between nodes.
-
-Json optional_json(const std::optional<std::string>& s) {
-  return s ? Json(*s) : Json(nullptr);
-}
-std::optional<std::string> optional_string(const Json& j) {
-  return j.is_null() ? std::nullopt : std::optional<std::string>(j.get<std::string>());
-}
-bool contains_sorted(const std::vector<std::string>& v, std::string_view s) {
-  return std::binary_search(v.begin(), v.end(), std::string(s));
-}
-void insert_sorted(std::vector<std::string>& v, const std::string& s) {
-  v.insert(std::upper_bound(v.begin(), v.end(), s), s);
-}
 
 struct CaseRecord {
   std::string id;
@@ -226,50 +175,16 @@ Json data_from_args(const Json& args) {
 // Appends the item's next event to out.history and moves the item's head to it.
 void append_event(ItemRecord& item, const Call& call, std::string_view type,
                   std::int64_t declared_at_ms, Json data, Outcome& out) {
-  Json cosigners = Json::array();
-  for (std::size_t i = 1; i < call.signers.size(); ++i) {
-    cosigners.push_back(call.signers[i].identity_id);
-  }
-  Json event{{"item_id", item.id},
-             {"seq", item.event_count},
-             {"type", type},
-             {"tx_id", call.tx_id.hex()},
-             {"height", call.block.height},
-             {"block_time_ms", call.block.timestamp_ms},
-             {"declared_at_ms", declared_at_ms},
-             {"actor", call.actor().identity_id},
-             {"cosigners", cosigners},
-             {"data", std::move(data)},
-             {"prev_event_hash",
-              item.event_count == 0 ? std::string(kNoPrevEventHash) : item.head_event_hash}};
-  auto hash = compute_event_hash(event);
-  // ArgReader admitted only canonically encodable arguments, and everything
-  // else in the event is built here from ids and integers.
-  if (!hash) std::abort();
-  event["event_hash"] = hash->hex();
-  out.history.push_back({item_state_key(item.id), item.event_count, std::move(event)});
-  item.event_count += 1;
-  item.head_event_hash = hash->hex();
+  append_chained_event(EventChain{item_state_key(item.id), "item_id", item.id, item.event_count,
+                                  item.head_event_hash},
+                       call, type, Json{{"declared_at_ms", declared_at_ms}}, std::move(data), out);
   item.last_declared_at_ms = declared_at_ms;
 }
 
 // --- shared checks ------------------------------------------------------------------
 
-std::string in_quotes(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
-std::string roles_text(const Signer& s) {
-  if (s.roles.empty()) return "no role";
-  std::string out = "roles";
-  for (const auto& r : s.roles) out += " " + r;
-  return out;
-}
-
 Outcome role_forbidden(const Signer& s, std::string_view function, std::string_view needed) {
-  return Outcome::refuse(code::kRoleForbidden,
-                         "custody." + std::string(function) + " needs " + std::string(needed) +
-                             "; " + in_quotes(s.identity_id) + " holds " + roles_text(s));
+  return refuse_role(s, "custody." + std::string(function), needed);
 }
 
 constexpr std::string_view kCustodyRolesText =

@@ -7,6 +7,7 @@
 
 #include "chaincode/custody.h"
 #include "chaincode/identity.h"
+#include "chaincode/module_kit.h"
 #include "core/hash.h"
 
 namespace custos::chaincode {
@@ -137,13 +138,6 @@ namespace {
 // broken invariant: nlohmann throws, and noexcept turns that into a stop
 // rather than an outcome that differs between nodes.
 
-Json optional_json(const std::optional<std::string>& s) {
-  return s ? Json(*s) : Json(nullptr);
-}
-std::optional<std::string> optional_string(const Json& j) {
-  return j.is_null() ? std::nullopt : std::optional<std::string>(j.get<std::string>());
-}
-
 struct TransferRecord {
   std::string id;
   std::string originating_agent;
@@ -255,59 +249,25 @@ std::int64_t load_pair_position(const StateView& state, std::string_view agent,
 
 // A hash-chained event in custody's envelope (docs/custody.md §5, without
 // declared_at_ms: nothing here is declared apart from when the ledger learns
-// it). `subject` is the chain's id, stored as "item_id" so that
+// it). The chain's subject is stored as "item_id" so that
 // verify_item_history() checks the chain.
-struct Chain {
-  std::string history_key;
-  std::string subject;
-  std::uint64_t& event_count;
-  std::string& head_event_hash;
-};
-
-void append_event(Chain chain, const Call& call, std::string_view type, Json data, Outcome& out) {
-  Json cosigners = Json::array();
-  for (std::size_t i = 1; i < call.signers.size(); ++i) {
-    cosigners.push_back(call.signers[i].identity_id);
-  }
-  Json event{{"item_id", chain.subject},
-             {"seq", chain.event_count},
-             {"type", type},
-             {"tx_id", call.tx_id.hex()},
-             {"height", call.block.height},
-             {"block_time_ms", call.block.timestamp_ms},
-             {"actor", call.actor().identity_id},
-             {"cosigners", cosigners},
-             {"data", std::move(data)},
-             {"prev_event_hash",
-              chain.event_count == 0 ? std::string(kNoPrevEventHash) : chain.head_event_hash}};
-  auto hash = compute_event_hash(event);
-  // ArgReader admitted only canonically encodable arguments, and everything
-  // else in the event is built here from ids and integers.
-  if (!hash) std::abort();
-  event["event_hash"] = hash->hex();
-  out.history.push_back({chain.history_key, chain.event_count, std::move(event)});
-  chain.event_count += 1;
-  chain.head_event_hash = hash->hex();
+EventChain funds_chain(std::string history_key, std::string subject, std::uint64_t& event_count,
+                       std::string& head_event_hash) {
+  return EventChain{std::move(history_key), "item_id", std::move(subject), event_count,
+                    head_event_hash};
 }
 
 void append_transfer_event(TransferRecord& t, const Call& call, std::string_view type, Json data,
                            Outcome& out) {
-  append_event(Chain{transfer_state_key(t.id), t.id, t.event_count, t.head_event_hash}, call, type,
-               std::move(data), out);
+  append_chained_event(
+      funds_chain(transfer_state_key(t.id), t.id, t.event_count, t.head_event_hash), call, type,
+      Json::object(), std::move(data), out);
 }
 
 // --- shared checks ------------------------------------------------------------------
 
-std::string in_quotes(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
 Outcome role_forbidden(const Signer& s, std::string_view function, std::string_view needed) {
-  std::string held = s.roles.empty() ? "no role" : "roles";
-  for (const auto& r : s.roles) held += " " + r;
-  return Outcome::refuse(code::kRoleForbidden, "funds." + std::string(function) + " needs " +
-                                                   std::string(needed) + "; " +
-                                                   in_quotes(s.identity_id) + " holds " + held);
+  return refuse_role(s, "funds." + std::string(function), needed);
 }
 
 // An amount in minor units: a JSON integer (the canonical encoding already
@@ -804,9 +764,9 @@ struct SettlementRecord {
   std::string head_event_hash;
 
   std::string key() const { return settlement_state_key(agent_lo, agent_hi, currency); }
-  Chain chain() {
-    return Chain{key(), agent_lo + "/" + agent_hi + "/" + currency, settlement_count,
-                 head_event_hash};
+  EventChain chain() {
+    return funds_chain(key(), agent_lo + "/" + agent_hi + "/" + currency, settlement_count,
+                       head_event_hash);
   }
   Json to_json() const {
     return Json{{"agent_lo", agent_lo},
@@ -895,12 +855,12 @@ Outcome settle(const Call& call, const StateView* state) {
   SettlementRecord pair = load_settlement(*state, agent_a, agent_b, currency);
   Outcome out;
   write_pair_position(agent_a, agent_b, currency, 0, out);
-  append_event(pair.chain(), call, "settle",
-               Json{{"agent_a", agent_a},
-                    {"agent_b", agent_b},
-                    {"currency", currency},
-                    {"amount_minor", amount_minor}},
-               out);
+  append_chained_event(pair.chain(), call, "settle", Json::object(),
+                       Json{{"agent_a", agent_a},
+                            {"agent_b", agent_b},
+                            {"currency", currency},
+                            {"amount_minor", amount_minor}},
+                       out);
   pair.last_settled_at_height = call.block.height;
   out.writes.push_back({pair.key(), pair.to_json()});
   return out;

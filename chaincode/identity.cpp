@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "chaincode/module_kit.h"
 #include "core/bytes.h"
 #include "core/tx.h"
 
@@ -394,7 +395,7 @@ Outcome enrol(const Call& call, const StateView* state) {
   Outcome out;
   if (is_admin) {
     auto admins = org_record->at("admins").get<std::vector<std::string>>();
-    admins.insert(std::upper_bound(admins.begin(), admins.end(), id), id);
+    insert_sorted(admins, id);
     (*org_record)["admins"] = admins;
     out.writes.push_back({org_state_key(org), *org_record});
   }

@@ -9,6 +9,7 @@
 
 #include "chaincode/custody.h"
 #include "chaincode/identity.h"
+#include "chaincode/module_kit.h"
 #include "core/hash.h"
 #include "core/tx.h"
 
@@ -81,34 +82,18 @@ std::string artefact_photo_state_key(std::string_view photo_hash, std::string_vi
 }
 
 Status verify_artefact_history(std::string_view artefact_id, const std::vector<Json>& events) {
-  auto bad = [](std::size_t i, const std::string& why) {
-    return make_error("bad_history", "event " + std::to_string(i) + ": " + why);
-  };
-  std::string expected_prev(kNoPrevEventHash);
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const Json& e = events[i];
-    if (!e.is_object()) return bad(i, "not a JSON object");
-    auto seq = e.find("seq");
-    if (seq == e.end() || !seq->is_number_integer() || seq->get<std::int64_t>() < 0 ||
-        seq->get<std::uint64_t>() != i) {
-      return bad(i, "\"seq\" must be " + std::to_string(i) +
-                        ": the history starts at 0 and no event is missing or repeated");
+  // A complete history: without this, a forged first event with a later seq
+  // and the zero prev_event_hash would pass as one.
+  if (!events.empty()) {
+    const Json& first = events.front();
+    auto seq = first.is_object() ? first.find("seq") : first.end();
+    if (first.is_object() && (seq == first.end() || !seq->is_number_integer() || *seq != 0)) {
+      return make_error("bad_history",
+                        "event 0: \"seq\" must be 0: the history starts at 0 and no event is "
+                        "missing or repeated");
     }
-    auto id = e.find("artefact_id");
-    if (id == e.end() || *id != artefact_id) return bad(i, "belongs to another artefact");
-    auto prev = e.find("prev_event_hash");
-    if (prev == e.end() || *prev != expected_prev) {
-      return bad(i, "prev_event_hash does not match the previous event's hash " + expected_prev);
-    }
-    auto hash = compute_event_hash(e);
-    if (!hash) return bad(i, hash.error().message);
-    auto stored = e.find("event_hash");
-    if (stored == e.end() || *stored != hash->hex()) {
-      return bad(i, "event_hash does not recompute (expected " + hash->hex() + ")");
-    }
-    expected_prev = hash->hex();
   }
-  return ok_status();
+  return verify_event_chain("artefact_id", "artefact", artefact_id, events, kNoPrevEventHash);
 }
 
 namespace {
@@ -212,10 +197,6 @@ std::int64_t utc_day(std::int64_t unix_ms) {
 
 // --- parties ------------------------------------------------------------------------
 
-std::string in_quotes(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
 // Who holds an artefact: an enrolled identity (a museum, a dealer, an
 // authority), or a private owner as a salted commitment that only the
 // recording dealer or museum can open, off the chain.
@@ -282,12 +263,6 @@ Json flag_json(const std::optional<Flag>& f) {
 std::optional<Flag> flag_from_json(const Json& j) {
   if (j.is_null()) return std::nullopt;
   return Flag{j.at("event_seq").get<std::uint64_t>(), j.at("reference").get<std::string>()};
-}
-Json optional_json(const std::optional<std::string>& s) {
-  return s ? Json(*s) : Json(nullptr);
-}
-std::optional<std::string> optional_string(const Json& j) {
-  return j.is_null() ? std::nullopt : std::optional<std::string>(j.get<std::string>());
 }
 
 struct ArtefactRecord {
@@ -431,30 +406,9 @@ Json data_from_args(const Json& args) {
 // Appends the artefact's next event to out.history and moves its head to it.
 void append_event(ArtefactRecord& a, const Call& call, std::string_view type,
                   const std::optional<DeclaredDate>& date, Json data, Outcome& out) {
-  Json cosigners = Json::array();
-  for (std::size_t i = 1; i < call.signers.size(); ++i) {
-    cosigners.push_back(call.signers[i].identity_id);
-  }
-  Json event{
-      {"artefact_id", a.id},
-      {"seq", a.event_count},
-      {"type", type},
-      {"tx_id", call.tx_id.hex()},
-      {"height", call.block.height},
-      {"block_time_ms", call.block.timestamp_ms},
-      {"date", date ? Json(date->text) : Json(nullptr)},
-      {"actor", call.actor().identity_id},
-      {"cosigners", cosigners},
-      {"data", std::move(data)},
-      {"prev_event_hash", a.event_count == 0 ? std::string(kNoPrevEventHash) : a.head_event_hash}};
-  auto hash = compute_event_hash(event);
-  // ArgReader admitted only canonically encodable arguments, and everything
-  // else in the event is built here from ids, integers and checked dates.
-  if (!hash) std::abort();
-  event["event_hash"] = hash->hex();
-  out.history.push_back({artefact_history_key(a.id), a.event_count, std::move(event)});
-  a.event_count += 1;
-  a.head_event_hash = hash->hex();
+  append_chained_event(
+      EventChain{artefact_history_key(a.id), "artefact_id", a.id, a.event_count, a.head_event_hash},
+      call, type, Json{{"date", date ? Json(date->text) : Json(nullptr)}}, std::move(data), out);
 }
 
 // --- argument readers beyond ArgReader's ---------------------------------------------
@@ -558,13 +512,6 @@ bool holds_any(const Signer& s, Roles roles) {
                      [&](std::string_view role) { return s.has_role(role); });
 }
 
-std::string roles_text(const Signer& s) {
-  if (s.roles.empty()) return "no role";
-  std::string out = "roles";
-  for (const auto& r : s.roles) out += " " + r;
-  return out;
-}
-
 std::string function_name(std::string_view function) {
   return "provenance." + std::string(function);
 }
@@ -573,9 +520,7 @@ Outcome check_role(const Signer& s, std::string_view function, Roles roles) {
   if (holds_any(s, roles)) return Outcome{};
   std::string needed;
   for (std::string_view role : roles) needed += (needed.empty() ? "" : ", ") + std::string(role);
-  return Outcome::refuse(code::kRoleForbidden,
-                         function_name(function) + " needs one of the roles " + needed + "; " +
-                             in_quotes(s.identity_id) + " holds " + roles_text(s));
+  return refuse_role(s, function_name(function), "one of the roles " + needed);
 }
 
 // Refuses any co-signer that is not in `expected`.
