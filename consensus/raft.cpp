@@ -76,6 +76,14 @@ const char* to_string(MessageType type) {
       return "heartbeat";
     case MessageType::heartbeat_response:
       return "heartbeat_response";
+    case MessageType::snapshot:
+      return "snapshot";
+    case MessageType::read_index:
+      return "read_index";
+    case MessageType::read_index_response:
+      return "read_index_response";
+    case MessageType::timeout_now:
+      return "timeout_now";
   }
   return "?";
 }
@@ -123,6 +131,54 @@ void MemoryStorage::append(const std::vector<Entry>& entries) {
   }
 }
 
+// ---------------------------------------------------------------- not yet built
+// Stubs of the contract in raft.h; the membership, snapshot, ReadIndex and
+// leadership-transfer work replaces them.
+
+const char* to_string(ConfChangeType type) {
+  switch (type) {
+    case ConfChangeType::add_voter:
+      return "add_voter";
+    case ConfChangeType::add_learner:
+      return "add_learner";
+    case ConfChangeType::remove_node:
+      return "remove_node";
+  }
+  return "?";
+}
+
+Bytes encode_conf_change(const ConfChange&) {
+  return {};
+}
+
+Result<ConfChange> decode_conf_change(ByteView) {
+  return make_error("bad_conf_change", "not implemented");
+}
+
+Status MemoryStorage::compact(std::uint64_t, const ConfState&, Bytes) {
+  return make_error("unimplemented", "compaction is not implemented");
+}
+
+void MemoryStorage::apply_snapshot(const Snapshot&) {
+  std::abort();
+}
+
+Status Raft::propose_conf_change(const ConfChange&) {
+  return make_error("unimplemented", "membership change is not implemented");
+}
+
+Status Raft::read_index(Bytes) {
+  return make_error("unimplemented", "read_index is not implemented");
+}
+
+Status Raft::transfer_leadership(NodeId) {
+  return make_error("unimplemented", "leadership transfer is not implemented");
+}
+
+bool Raft::is_learner() const {
+  return false;
+}
+
 // ---------------------------------------------------------------- construction
 
 Raft::Raft(Config config, const Storage* storage)
@@ -139,6 +195,9 @@ Raft::Raft(Config config, const Storage* storage)
   RAFT_ASSERT(cfg_.inflight_msgs_max > 0 && cfg_.inflight_bytes_max > 0);
   RAFT_ASSERT(cfg_.msg_bytes_max > 0 && cfg_.apply_bytes_max > 0);
   RAFT_ASSERT(storage_->first_index() == 1);  // compaction is not implemented yet
+  conf_.voters = cfg_.voters;
+  std::sort(conf_.voters.begin(), conf_.voters.end());
+  conf_.learners = cfg_.learners;
 
   const HardState hs = storage_->hard_state();
   RAFT_ASSERT(hs.commit <= storage_->last_index());

@@ -42,7 +42,10 @@ class Prng {
   std::uint64_t state_;
 };
 
-enum class EntryType : std::uint8_t { normal, noop };
+// conf_change: the payload is encode_conf_change(ConfChange). A conf change
+// takes effect on every node when it is applied (handed out in
+// committed_entries and acknowledged by advance()); conf_state() then shows it.
+enum class EntryType : std::uint8_t { normal, noop, conf_change };
 
 struct Entry {
   std::uint64_t index = 0;
@@ -50,6 +53,58 @@ struct Entry {
   EntryType type = EntryType::normal;
   Bytes payload;
   bool operator==(const Entry&) const = default;
+};
+
+// The membership: who votes and who only replicates (a learner, e.g. a court's
+// read-only replica). Both sorted ascending, disjoint.
+struct ConfState {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+  bool operator==(const ConfState&) const = default;
+};
+
+// One membership change at a time (single-server changes). The leader refuses
+// a new one while an earlier one is not yet applied ("conf_change_pending").
+enum class ConfChangeType : std::uint8_t {
+  add_voter,        // a new node (or a learner) becomes a voter
+  add_learner,      // a new node replicates without voting
+  remove_node,      // a voter or learner leaves
+};
+const char* to_string(ConfChangeType type);
+
+struct ConfChange {
+  ConfChangeType type = ConfChangeType::add_learner;
+  NodeId node = kNoNode;
+  // Opaque to Raft; the node puts the new member's name and address here.
+  Bytes context{};
+  bool operator==(const ConfChange&) const = default;
+};
+Bytes encode_conf_change(const ConfChange& cc);
+// Error "bad_conf_change" for anything encode_conf_change did not produce.
+Result<ConfChange> decode_conf_change(ByteView bytes);
+
+// A compacted prefix of the log: everything up to `index` is summarised by
+// `data` (opaque to Raft: the state machine's own snapshot or a reference to
+// it) and by the membership at that index.
+struct SnapshotMeta {
+  std::uint64_t index = 0;  // 0: no snapshot
+  std::uint64_t term = 0;
+  ConfState conf{};
+  bool operator==(const SnapshotMeta&) const = default;
+};
+struct Snapshot {
+  SnapshotMeta meta{};
+  Bytes data{};
+  bool empty() const { return meta.index == 0; }
+  bool operator==(const Snapshot&) const = default;
+};
+
+// A linearizable read is safe once the state machine has applied `index`.
+// `context` is the caller's request id, as given to read_index().
+struct ReadState {
+  std::uint64_t index = 0;
+  Bytes context{};
+  bool operator==(const ReadState&) const = default;
 };
 
 // What must survive a crash, besides the log. Persisted before any message of
@@ -70,6 +125,10 @@ enum class MessageType : std::uint8_t {
   append_response,     // success: index = last index now matching; reject: see reject_hint
   heartbeat,           // commit = min(follower match, leader commit)
   heartbeat_response,  //
+  snapshot,            // InstallSnapshot: `snapshot` replaces the receiver's log up to its index
+  read_index,          // follower -> leader: confirm leadership for a read (context = request id)
+  read_index_response, // index = the commit index the read must wait for; reject if not leader
+  timeout_now,         // leadership transfer: campaign now, skipping PreVote and the lease
 };
 
 const char* to_string(MessageType type);
@@ -90,6 +149,10 @@ struct Message {
   // On a rejected append: the highest index at which the follower's log might
   // still match, so the leader skips a whole term per round trip.
   std::uint64_t reject_hint = 0;
+  // snapshot messages only.
+  std::optional<Snapshot> snapshot{};
+  // read_index, read_index_response and heartbeats carrying a read round.
+  Bytes context{};
 };
 
 // The durable log and hard state, as the Raft object reads them. The node
@@ -99,11 +162,14 @@ class Storage {
  public:
   virtual ~Storage() = default;
   virtual HardState hard_state() const = 0;
+  // The latest snapshot (empty() if none). first_index() == its index + 1.
+  virtual Snapshot snapshot() const = 0;
   // Index of the first entry available (1 while nothing is compacted).
   virtual std::uint64_t first_index() const = 0;
   // Index of the last persisted entry, 0 if the log is empty.
   virtual std::uint64_t last_index() const = 0;
-  // The term of entry `index`; term(0) is 0. Error "unavailable" outside
+  // The term of entry `index`; term(0) is 0, term(snapshot index) is the
+  // snapshot's term. Error "unavailable" outside
   // [first_index()-1, last_index()].
   virtual Result<std::uint64_t> term(std::uint64_t index) const = 0;
   // Entries [lo, hi), stopping early once more than bytes_max payload bytes
@@ -117,8 +183,9 @@ class Storage {
 class MemoryStorage final : public Storage {
  public:
   HardState hard_state() const override { return hard_state_; }
-  std::uint64_t first_index() const override { return 1; }
-  std::uint64_t last_index() const override { return log_.size(); }
+  Snapshot snapshot() const override { return snapshot_; }
+  std::uint64_t first_index() const override { return snapshot_.meta.index + 1; }
+  std::uint64_t last_index() const override { return snapshot_.meta.index + log_.size(); }
   Result<std::uint64_t> term(std::uint64_t index) const override;
   Result<std::vector<Entry>> entries(std::uint64_t lo, std::uint64_t hi,
                                      std::uint64_t bytes_max) const override;
@@ -128,15 +195,25 @@ class MemoryStorage final : public Storage {
   // entries.front().index (a follower's conflicting suffix). Precondition:
   // entries are contiguous and start at most at last_index()+1 (aborts).
   void append(const std::vector<Entry>& entries);
+  // Records a snapshot of the applied state at `index` (<= last_index()) and
+  // discards the entries up to it. Error "stale" if index <= snapshot index.
+  Status compact(std::uint64_t index, const ConfState& conf, Bytes data);
+  // Replaces everything with a snapshot received from the leader (Ready::snapshot).
+  void apply_snapshot(const Snapshot& snap);
 
  private:
   HardState hard_state_;
-  std::vector<Entry> log_;  // log_[i] has index i+1
+  Snapshot snapshot_;
+  std::vector<Entry> log_;  // log_[i] has index snapshot_.meta.index + i + 1
 };
 
 struct Config {
   NodeId id = kNoNode;
-  std::vector<NodeId> voters;  // every voter, including `id`
+  // The initial membership, used only while storage holds no snapshot; after
+  // that the membership comes from the snapshot and the conf-change entries.
+  // `id` may be absent (a node that will be added by a conf change).
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
   // Ticks without hearing from a leader before a follower campaigns. The
   // actual timeout is drawn from [election_ticks, 2*election_ticks).
   std::uint32_t election_ticks = 10;
@@ -162,16 +239,22 @@ struct Config {
   std::uint64_t seed = 0;
 };
 
+// A learner is reported as follower; see Raft::is_learner().
 enum class Role : std::uint8_t { follower, pre_candidate, candidate, leader };
 const char* to_string(Role role);
 
 struct Ready {
   std::optional<HardState> hard_state;   // set if it changed since the last Ready
+  // A snapshot from the leader: persist it (replacing the log up to its index)
+  // and restore the state machine from it, before the entries below.
+  std::optional<Snapshot> snapshot;
   std::vector<Entry> entries;            // persist (after truncating conflicts)
   std::vector<Message> messages;         // send only after persisting the above
   std::vector<Entry> committed_entries;  // apply in order
+  std::vector<ReadState> read_states;    // answers to read_index(), in request order
   bool empty() const {
-    return !hard_state && entries.empty() && messages.empty() && committed_entries.empty();
+    return !hard_state && !snapshot && entries.empty() && messages.empty() &&
+           committed_entries.empty() && read_states.empty();
   }
 };
 
@@ -208,6 +291,21 @@ class Raft {
   // "not_leader" (message names the leader hint, or "unknown"),
   // "entry_too_large", "proposals_dropped" (uncommitted_bytes_max reached).
   [[nodiscard]] Status propose(Bytes payload);
+  // Appends a conf_change entry if this node is the leader. Errors:
+  // "not_leader", "conf_change_pending" (an earlier one is not yet applied),
+  // "bad_conf_change" (adding a member, removing a non-member, removing the
+  // last voter, ...).
+  [[nodiscard]] Status propose_conf_change(const ConfChange& cc);
+  // Asks for a linearizable read point. The answer arrives in a later
+  // Ready::read_states with the same context: once applied() >= its index,
+  // local state reflects every write committed before this call. A follower
+  // asks the leader. Errors: "not_leader" (no leader known), "learner"
+  // is not an error: learners may ask too.
+  [[nodiscard]] Status read_index(Bytes context);
+  // Leader only: hands leadership to voter `to` once its log is up to date
+  // (sends timeout_now); refuses proposals meanwhile, gives up after an
+  // election timeout. Errors: "not_leader", "bad_transferee".
+  [[nodiscard]] Status transfer_leadership(NodeId to);
 
   bool has_ready() const;
   // What to persist, send and apply. Precondition: no Ready is outstanding
@@ -222,6 +320,9 @@ class Raft {
   std::uint64_t term() const { return term_; }
   NodeId vote() const { return vote_; }
   NodeId leader() const { return lead_; }
+  // The membership as of applied() (conf changes take effect when applied).
+  const ConfState& conf_state() const { return conf_; }
+  bool is_learner() const;
   std::uint64_t commit() const { return committed_; }
   std::uint64_t applied() const { return applied_; }
   std::uint64_t last_index() const;
@@ -272,6 +373,7 @@ class Raft {
 
   Config cfg_;
   const Storage* storage_;
+  ConfState conf_;
   Prng prng_;
 
   std::uint64_t term_ = 0;
