@@ -153,6 +153,7 @@ struct Message {
   std::optional<Snapshot> snapshot{};
   // read_index, read_index_response and heartbeats carrying a read round.
   Bytes context{};
+  bool operator==(const Message&) const = default;
 };
 
 // The durable log and hard state, as the Raft object reads them. The node
