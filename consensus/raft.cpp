@@ -841,6 +841,9 @@ void Raft::handle_heartbeat(const Message& m) {
   r.type = MessageType::heartbeat_response;
   r.to = m.from;
   r.context = m.context;  // the read round this answer confirms
+  // The leader names the last entry it sent us; lacking it, an append was
+  // lost and the leader must resend. (At or below our commit we match.)
+  r.reject = m.index > committed_ && entry_term(m.index) != m.log_term;
   send(std::move(r));
 }
 
@@ -928,6 +931,12 @@ void Raft::step_leader(const Message& m) {
     }
     case MessageType::heartbeat_response:
       pr.probe_sent = false;
+      if (m.reject && pr.state == Progress::State::replicate) {
+        // An append is lost (with a FIFO transport, everything sent before
+        // the heartbeat has arrived): nothing else would resend it if no
+        // more proposals come, so probe from what the follower holds.
+        become(pr, Progress::State::probe);
+      }
       if (pr.state == Progress::State::replicate && pr.inflight.size() >= cfg_.inflight_msgs_max) {
         // The window may be full of lost messages; free one slot so the
         // follower keeps getting something each heartbeat.
@@ -1019,11 +1028,19 @@ bool Raft::send_snapshot(NodeId to) {
 }
 
 void Raft::send_heartbeat(NodeId to, const Bytes& context) {
+  const Progress& pr = progress_.at(to);
   Message m;
   m.type = MessageType::heartbeat;
   m.to = to;
-  m.commit = std::min(progress_.at(to).match, committed_);
+  m.commit = std::min(pr.match, committed_);
   m.context = context;
+  if (pr.state == Progress::State::replicate && pr.next - 1 > pr.match) {
+    // The last entry sent optimistically; the answer says if it arrived.
+    if (std::optional<std::uint64_t> t = entry_term(pr.next - 1)) {
+      m.index = pr.next - 1;
+      m.log_term = *t;
+    }
+  }
   send(std::move(m));
 }
 

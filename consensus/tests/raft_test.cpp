@@ -722,3 +722,44 @@ TEST_CASE("timeout_now: the transferee campaigns at once, past the other voters'
   n2b.step(vote);
   CHECK(n2b.term() == 1);
 }
+
+TEST_CASE("a lost last append is resent once a heartbeat answer says it is missing") {
+  MemoryStorage disk;
+  Raft r(config(1, {1, 2, 3}), &disk);
+  elect_node1(r, disk);
+  persist(r, disk);
+  r.step(Message{.type = MessageType::append_response, .from = 2, .to = 1, .term = 1, .index = 1});
+  persist(r, disk);
+  REQUIRE(r.progress(2)->state == Progress::State::replicate);
+  REQUIRE(r.propose(bytes("lost")).ok());
+  persist(r, disk);  // the append to 2 is sent... and lost
+  tick_n(r, 1);      // heartbeat_ticks = 1
+  Ready rd = persist(r, disk);
+  const Message* hb = nullptr;
+  for (const Message& m : rd.messages) {
+    if (m.type == MessageType::heartbeat && m.to == 2) hb = &m;
+  }
+  REQUIRE(hb != nullptr);
+  CHECK(hb->index == 2);  // the last entry sent to 2
+  CHECK(hb->log_term == 1);
+  // Follower 2 only has the no-op: it says so.
+  MemoryStorage disk2;
+  Raft f(config(2, {1, 2, 3}), &disk2);
+  f.step(Message{.type = MessageType::append,
+                 .from = 1,
+                 .to = 2,
+                 .term = 1,
+                 .entries = {Entry{1, 1, EntryType::noop, {}}}});
+  persist(f, disk2);
+  f.step(*hb);
+  rd = persist(f, disk2);
+  REQUIRE(rd.messages.size() == 1);
+  CHECK(rd.messages[0].reject);
+  r.step(rd.messages[0]);
+  bool resent = false;
+  for (const Message& m : persist(r, disk).messages) {
+    resent = resent || (m.type == MessageType::append && m.to == 2 && !m.entries.empty() &&
+                        m.entries.back().payload == bytes("lost"));
+  }
+  CHECK(resent);
+}

@@ -100,6 +100,14 @@ std::string replay_command(const Options& o) {
          " --nodes " + std::to_string(o.nodes);
 }
 
+Options scripted(std::uint32_t nodes) {
+  Options o;
+  o.nodes = nodes;
+  o.faults = false;
+  o.msg_bytes_max = 1;
+  return o;
+}
+
 Simulator::Simulator(Options options) : o_(options), prng_(options.seed) {
   ConfState initial;
   for (NodeId id = 1; id <= o_.nodes; ++id) initial.voters.push_back(id);

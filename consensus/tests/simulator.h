@@ -63,6 +63,10 @@ struct Options {
 // The command that replays `o` with consensus-sim.
 std::string replay_command(const Options& o);
 
+// Options for scripted scenarios: a perfect network, one entry per append
+// (so a scenario controls what arrives), no random clients.
+Options scripted(std::uint32_t nodes);
+
 class Simulator {
  public:
   explicit Simulator(Options options);

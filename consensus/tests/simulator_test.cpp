@@ -35,14 +35,6 @@ extern "C" void print_replay(int) {
   std::signal(SIGABRT, SIG_DFL);
 }
 
-Options scripted(std::uint32_t nodes) {
-  Options o;
-  o.nodes = nodes;
-  o.faults = false;
-  o.msg_bytes_max = 1;  // one entry per append, so scenarios control what arrives
-  return o;
-}
-
 bool is_append_to(const Message& m, NodeId to) {
   return m.type == MessageType::append && m.to == to;
 }
