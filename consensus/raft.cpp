@@ -165,8 +165,7 @@ Result<ConfChange> decode_conf_change(ByteView bytes) {
   const std::uint64_t context_bytes = get_be(bytes, 10, 4);
   if (context_bytes != bytes.size() - kConfChangeHeaderBytes) {
     return bad_conf_change("context length " + std::to_string(context_bytes) + " but " +
-                           std::to_string(bytes.size() - kConfChangeHeaderBytes) +
-                           " bytes follow");
+                           std::to_string(bytes.size() - kConfChangeHeaderBytes) + " bytes follow");
   }
   ConfChange cc;
   cc.type = static_cast<ConfChangeType>(bytes[1]);
@@ -240,8 +239,8 @@ Result<std::vector<Entry>> MemoryStorage::entries(std::uint64_t lo, std::uint64_
   if (lo < first_index() || lo >= hi || hi > last_index() + 1) return unavailable(lo);
   std::vector<Entry> out;
   std::uint64_t bytes = 0;
-  for (std::uint64_t i = lo;
-       i < hi && take_within(out, bytes, log_[i - first_index()], bytes_max); ++i) {
+  for (std::uint64_t i = lo; i < hi && take_within(out, bytes, log_[i - first_index()], bytes_max);
+       ++i) {
   }
   return out;
 }
@@ -636,8 +635,7 @@ void Raft::step(const Message& m) {
   if (m.from == cfg_.id || m.from == kNoNode) return;
   const bool is_vote_req = m.type == MessageType::vote || m.type == MessageType::prevote;
   const bool from_leader = m.type == MessageType::append || m.type == MessageType::heartbeat ||
-                           m.type == MessageType::snapshot ||
-                           m.type == MessageType::timeout_now;
+                           m.type == MessageType::snapshot || m.type == MessageType::timeout_now;
 
   if (m.term > term_) {
     const bool transfer = m.type == MessageType::vote && m.context == kTransferContext;
@@ -943,8 +941,7 @@ void Raft::step_leader(const Message& m) {
         free_first_inflight(pr);
       }
       if (pr.match < last_index()) send_append(m.from, false);
-      if (std::optional<std::uint64_t> round = decode_round(m.context);
-          round && is_voter(m.from)) {
+      if (std::optional<std::uint64_t> round = decode_round(m.context); round && is_voter(m.from)) {
         std::uint64_t& acked = read_acks_[m.from];
         acked = std::max(acked, *round);
         release_reads();

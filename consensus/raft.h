@@ -66,9 +66,9 @@ struct ConfState {
 // One membership change at a time (single-server changes). The leader refuses
 // a new one while an earlier one is not yet applied ("conf_change_pending").
 enum class ConfChangeType : std::uint8_t {
-  add_voter,        // a new node (or a learner) becomes a voter
-  add_learner,      // a new node replicates without voting
-  remove_node,      // a voter or learner leaves
+  add_voter,    // a new node (or a learner) becomes a voter
+  add_learner,  // a new node replicates without voting
+  remove_node,  // a voter or learner leaves
 };
 const char* to_string(ConfChangeType type);
 
@@ -117,18 +117,18 @@ struct HardState {
 };
 
 enum class MessageType : std::uint8_t {
-  vote,                // candidate asks for a vote in `term` (log position in index/log_term)
-  vote_response,       // reject = vote refused
-  prevote,             // would you vote for me in `term`? changes no state on the receiver
-  prevote_response,    //
-  append,              // entries after (index, log_term); commit = leader's commit
-  append_response,     // success: index = last index now matching; reject: see reject_hint
-  heartbeat,           // commit = min(follower match, leader commit)
-  heartbeat_response,  //
-  snapshot,            // InstallSnapshot: `snapshot` replaces the receiver's log up to its index
-  read_index,          // follower -> leader: confirm leadership for a read (context = request id)
-  read_index_response, // index = the commit index the read must wait for; reject if not leader
-  timeout_now,         // leadership transfer: campaign now, skipping PreVote and the lease
+  vote,                 // candidate asks for a vote in `term` (log position in index/log_term)
+  vote_response,        // reject = vote refused
+  prevote,              // would you vote for me in `term`? changes no state on the receiver
+  prevote_response,     //
+  append,               // entries after (index, log_term); commit = leader's commit
+  append_response,      // success: index = last index now matching; reject: see reject_hint
+  heartbeat,            // commit = min(follower match, leader commit); see index, context
+  heartbeat_response,   // reject: the follower lacks (index, log_term) of the heartbeat
+  snapshot,             // InstallSnapshot: `snapshot` replaces the receiver's log up to its index
+  read_index,           // follower -> leader: confirm leadership for a read (context = request id)
+  read_index_response,  // index = the commit index the read must wait for; reject if not leader
+  timeout_now,          // leadership transfer: campaign now, skipping PreVote and the lease
 };
 
 const char* to_string(MessageType type);
@@ -141,6 +141,8 @@ struct Message {
   // append: index and term of the entry preceding `entries`.
   // vote/prevote: the candidate's last index and last term.
   // append_response reject: log_term is the follower's term at reject_hint.
+  // heartbeat: the last entry sent to a follower in replicate state (0: no
+  // check); a follower without it answers reject, so a lost append is resent.
   std::uint64_t index = 0;
   std::uint64_t log_term = 0;
   std::uint64_t commit = 0;
@@ -151,7 +153,10 @@ struct Message {
   std::uint64_t reject_hint = 0;
   // snapshot messages only.
   std::optional<Snapshot> snapshot{};
-  // read_index, read_index_response and heartbeats carrying a read round.
+  // read_index, read_index_response: the caller's request id. heartbeat and
+  // its response: the leader's read round (8 bytes big-endian; empty: none).
+  // vote: "transfer" when campaigning on timeout_now (receivers then ignore
+  // their leader lease).
   Bytes context{};
 };
 
@@ -248,7 +253,7 @@ enum class Role : std::uint8_t { follower, pre_candidate, candidate, leader };
 const char* to_string(Role role);
 
 struct Ready {
-  std::optional<HardState> hard_state;   // set if it changed since the last Ready
+  std::optional<HardState> hard_state;  // set if it changed since the last Ready
   // A snapshot from the leader: persist it (replacing the log up to its index)
   // and restore the state machine from it, before the entries below.
   std::optional<Snapshot> snapshot;

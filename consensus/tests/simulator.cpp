@@ -501,7 +501,8 @@ void Simulator::random_conf_change() {
       break;
     default: {  // remove a member; never below two voters
       std::vector<NodeId> members = conf.learners;
-      if (conf.voters.size() > 2) members.insert(members.end(), conf.voters.begin(), conf.voters.end());
+      if (conf.voters.size() > 2)
+        members.insert(members.end(), conf.voters.begin(), conf.voters.end());
       if (members.empty()) return;
       cc.type = ConfChangeType::remove_node;
       cc.node = members[prng_.below(members.size())];
@@ -599,10 +600,10 @@ NodeId Simulator::stabilise(std::uint32_t ticks_max) {
       // Every member applied everything; removed nodes (still running, and
       // still trying to disturb) and never-admitted ones are left out.
       const Node& ln = nodes_.at(l);
-      bool converged = proposed && !ln.applied.empty() &&
-                       ln.applied.back().payload ==
-                           Bytes(final_payload.begin(), final_payload.end()) &&
-                       ln.raft->last_index() == ln.sm_index;
+      bool converged =
+          proposed && !ln.applied.empty() &&
+          ln.applied.back().payload == Bytes(final_payload.begin(), final_payload.end()) &&
+          ln.raft->last_index() == ln.sm_index;
       const ConfState& conf = ln.raft->conf_state();
       for (const std::vector<NodeId>* ids : {&conf.voters, &conf.learners}) {
         for (NodeId id : *ids) {

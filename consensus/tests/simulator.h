@@ -44,14 +44,14 @@ struct Options {
   std::uint32_t restart_pct = 10;
   std::uint32_t partition_per_mille = 15;
   std::uint32_t heal_pct = 8;
-  std::uint32_t read_pct = 10;                // chance per step that a client asks for a read
-  std::uint32_t compact_pct = 2;              // chance per step and node to compact its disk
-  std::uint32_t conf_change_per_mille = 20;   // chance per step of a membership change
-  std::uint32_t transfer_per_mille = 6;       // chance per step of a leadership transfer
-  std::uint32_t nodes_added_max = 4;          // fresh node ids a run may add
-  std::uint32_t voters_max = 7;               // membership changes stop growing beyond
-  std::uint32_t net_msgs_max = 4096;  // messages queued in the network; beyond: dropped
-  std::uint32_t msg_bytes_max = 64;   // small, so replication is split into many messages
+  std::uint32_t read_pct = 10;               // chance per step that a client asks for a read
+  std::uint32_t compact_pct = 2;             // chance per step and node to compact its disk
+  std::uint32_t conf_change_per_mille = 20;  // chance per step of a membership change
+  std::uint32_t transfer_per_mille = 6;      // chance per step of a leadership transfer
+  std::uint32_t nodes_added_max = 4;         // fresh node ids a run may add
+  std::uint32_t voters_max = 7;              // membership changes stop growing beyond
+  std::uint32_t net_msgs_max = 4096;         // messages queued in the network; beyond: dropped
+  std::uint32_t msg_bytes_max = 64;          // small, so replication is split into many messages
   std::uint32_t inflight_msgs_max = 4;
   bool pre_vote = true;
   bool check_quorum = true;
@@ -131,8 +131,8 @@ class Simulator {
     // The state machine (lost on crash, restored from the disk's snapshot).
     std::uint64_t sm_index = 0;
     std::uint64_t sm_hash = 0;
-    std::vector<Entry> applied;              // since the last restore, for tests
-    std::vector<ReadState> read_states;      // every answer this node received
+    std::vector<Entry> applied;               // since the last restore, for tests
+    std::vector<ReadState> read_states;       // every answer this node received
     std::deque<std::uint64_t> checked_terms;  // log terms already checked, from checked_first
     std::uint64_t checked_first = 1;
     std::uint64_t leader_checked_term = 0;
