@@ -260,7 +260,9 @@ struct Ready {
   std::vector<Entry> entries;            // persist (after truncating conflicts)
   std::vector<Message> messages;         // send only after persisting the above
   std::vector<Entry> committed_entries;  // apply in order
-  std::vector<ReadState> read_states;    // answers to read_index(), in request order
+  // Answers to read_index(), in request order (a follower's forwarded
+  // requests may come back reordered by the network).
+  std::vector<ReadState> read_states;
   bool empty() const {
     return !hard_state && !snapshot && entries.empty() && messages.empty() &&
            committed_entries.empty() && read_states.empty();
@@ -302,7 +304,9 @@ class Raft {
   // Advances logical time by one tick.
   void tick();
   // Starts an election now, as if the election timer had fired (with PreVote
-  // first if configured). Ignored on a leader.
+  // first if configured). Ignored on a leader, on a node that is not a voter
+  // (learners, removed or not yet added nodes), and while a conf change known
+  // to be committed is not yet applied.
   void campaign();
   // Appends a normal entry if this node is the leader. Errors:
   // "not_leader" (message names the leader hint, or "unknown"),
