@@ -102,39 +102,6 @@ const char* to_string(Role role) {
   return "?";
 }
 
-// ---------------------------------------------------------------- MemoryStorage
-
-Result<std::uint64_t> MemoryStorage::term(std::uint64_t index) const {
-  if (index == 0) return std::uint64_t{0};
-  if (index > log_.size()) return unavailable(index);
-  return log_[index - 1].term;
-}
-
-Result<std::vector<Entry>> MemoryStorage::entries(std::uint64_t lo, std::uint64_t hi,
-                                                  std::uint64_t bytes_max) const {
-  if (lo < 1 || lo >= hi || hi > log_.size() + 1) return unavailable(lo);
-  std::vector<Entry> out;
-  std::uint64_t bytes = 0;
-  for (std::uint64_t i = lo; i < hi && take_within(out, bytes, log_[i - 1], bytes_max); ++i) {
-  }
-  return out;
-}
-
-void MemoryStorage::append(const std::vector<Entry>& entries) {
-  if (entries.empty()) return;
-  RAFT_ASSERT(entries.front().index >= 1 && entries.front().index <= log_.size() + 1);
-  log_.resize(entries.front().index - 1);
-  for (const Entry& e : entries) {
-    RAFT_ASSERT(e.index == log_.size() + 1);
-    RAFT_ASSERT(log_.empty() || e.term >= log_.back().term);
-    log_.push_back(e);
-  }
-}
-
-// ---------------------------------------------------------------- not yet built
-// Stubs of the contract in raft.h; the membership, snapshot, ReadIndex and
-// leadership-transfer work replaces them.
-
 const char* to_string(ConfChangeType type) {
   switch (type) {
     case ConfChangeType::add_voter:
@@ -147,36 +114,168 @@ const char* to_string(ConfChangeType type) {
   return "?";
 }
 
-Bytes encode_conf_change(const ConfChange&) {
-  return {};
+// ---------------------------------------------------------------- conf change codec
+
+// Layout: version (1 byte, = 1), type (1 byte), node (8 bytes big-endian),
+// context length (4 bytes big-endian), context. It lives in the replicated
+// log, so it is fixed forever; a new layout needs a new version byte.
+namespace {
+
+constexpr std::uint8_t kConfChangeVersion = 1;
+constexpr std::size_t kConfChangeHeaderBytes = 1 + 1 + 8 + 4;
+
+void put_be(Bytes& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 
-Result<ConfChange> decode_conf_change(ByteView) {
-  return make_error("bad_conf_change", "not implemented");
+std::uint64_t get_be(ByteView in, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | in[at + static_cast<std::size_t>(i)];
+  return v;
 }
 
-Status MemoryStorage::compact(std::uint64_t, const ConfState&, Bytes) {
-  return make_error("unimplemented", "compaction is not implemented");
+Error bad_conf_change(const std::string& what) {
+  return make_error("bad_conf_change", what);
 }
 
-void MemoryStorage::apply_snapshot(const Snapshot&) {
-  std::abort();
+}  // namespace
+
+Bytes encode_conf_change(const ConfChange& cc) {
+  RAFT_ASSERT(cc.context.size() <= UINT32_MAX);
+  Bytes out;
+  out.reserve(kConfChangeHeaderBytes + cc.context.size());
+  out.push_back(kConfChangeVersion);
+  out.push_back(static_cast<std::uint8_t>(cc.type));
+  put_be(out, cc.node, 8);
+  put_be(out, cc.context.size(), 4);
+  out.insert(out.end(), cc.context.begin(), cc.context.end());
+  return out;
 }
 
-Status Raft::propose_conf_change(const ConfChange&) {
-  return make_error("unimplemented", "membership change is not implemented");
+Result<ConfChange> decode_conf_change(ByteView bytes) {
+  if (bytes.size() < kConfChangeHeaderBytes) {
+    return bad_conf_change("truncated: " + std::to_string(bytes.size()) + " bytes");
+  }
+  if (bytes[0] != kConfChangeVersion) {
+    return bad_conf_change("unknown version " + std::to_string(bytes[0]));
+  }
+  if (bytes[1] > static_cast<std::uint8_t>(ConfChangeType::remove_node)) {
+    return bad_conf_change("unknown type " + std::to_string(bytes[1]));
+  }
+  const std::uint64_t context_bytes = get_be(bytes, 10, 4);
+  if (context_bytes != bytes.size() - kConfChangeHeaderBytes) {
+    return bad_conf_change("context length " + std::to_string(context_bytes) + " but " +
+                           std::to_string(bytes.size() - kConfChangeHeaderBytes) + " bytes follow");
+  }
+  ConfChange cc;
+  cc.type = static_cast<ConfChangeType>(bytes[1]);
+  cc.node = get_be(bytes, 2, 8);
+  cc.context.assign(bytes.begin() + kConfChangeHeaderBytes, bytes.end());
+  return cc;
 }
 
-Status Raft::read_index(Bytes) {
-  return make_error("unimplemented", "read_index is not implemented");
+namespace {
+
+// Applies `cc` to `conf`. Total and deterministic: every node derives the
+// same membership from the same committed log. The leader validated the
+// change against exactly this membership (one change at a time), so the
+// lenient cases (adding a member, removing a non-member) occur only when a
+// node was started with a wrong initial membership.
+void change_membership(ConfState& conf, const ConfChange& cc) {
+  auto erase = [](std::vector<NodeId>& ids, NodeId id) { std::erase(ids, id); };
+  auto insert = [](std::vector<NodeId>& ids, NodeId id) {
+    auto it = std::lower_bound(ids.begin(), ids.end(), id);
+    if (it == ids.end() || *it != id) ids.insert(it, id);
+  };
+  switch (cc.type) {
+    case ConfChangeType::add_voter:
+      erase(conf.learners, cc.node);
+      insert(conf.voters, cc.node);
+      break;
+    case ConfChangeType::add_learner:
+      if (!std::binary_search(conf.voters.begin(), conf.voters.end(), cc.node)) {
+        insert(conf.learners, cc.node);
+      }
+      break;
+    case ConfChangeType::remove_node:
+      erase(conf.voters, cc.node);
+      erase(conf.learners, cc.node);
+      break;
+  }
 }
 
-Status Raft::transfer_leadership(NodeId) {
-  return make_error("unimplemented", "leadership transfer is not implemented");
+bool contains(const std::vector<NodeId>& sorted_ids, NodeId id) {
+  return std::binary_search(sorted_ids.begin(), sorted_ids.end(), id);
 }
 
-bool Raft::is_learner() const {
-  return false;
+// Vote requests of a campaign started by timeout_now carry this context:
+// the old leader asked for it, so receivers ignore their leader lease.
+const Bytes kTransferContext = {'t', 'r', 'a', 'n', 's', 'f', 'e', 'r'};
+
+// A heartbeat's context names the read round it confirms (8 bytes).
+Bytes encode_round(std::uint64_t round) {
+  Bytes out;
+  put_be(out, round, 8);
+  return out;
+}
+
+std::optional<std::uint64_t> decode_round(const Bytes& context) {
+  if (context.size() != 8) return std::nullopt;
+  return get_be(context, 0, 8);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- MemoryStorage
+
+Result<std::uint64_t> MemoryStorage::term(std::uint64_t index) const {
+  if (index == snapshot_.meta.index) return snapshot_.meta.term;  // 0 for index 0
+  if (index < first_index() || index > last_index()) return unavailable(index);
+  return log_[index - first_index()].term;
+}
+
+Result<std::vector<Entry>> MemoryStorage::entries(std::uint64_t lo, std::uint64_t hi,
+                                                  std::uint64_t bytes_max) const {
+  if (lo < first_index() || lo >= hi || hi > last_index() + 1) return unavailable(lo);
+  std::vector<Entry> out;
+  std::uint64_t bytes = 0;
+  for (std::uint64_t i = lo; i < hi && take_within(out, bytes, log_[i - first_index()], bytes_max);
+       ++i) {
+  }
+  return out;
+}
+
+void MemoryStorage::append(const std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  const std::uint64_t first = entries.front().index;
+  RAFT_ASSERT(first >= first_index() && first <= last_index() + 1);
+  log_.resize(first - first_index());
+  for (const Entry& e : entries) {
+    RAFT_ASSERT(e.index == last_index() + 1);
+    RAFT_ASSERT(e.term >= *term(e.index - 1));
+    log_.push_back(e);
+  }
+}
+
+Status MemoryStorage::compact(std::uint64_t index, const ConfState& conf, Bytes data) {
+  if (index <= snapshot_.meta.index) {
+    return make_error("stale", "snapshot at " + std::to_string(snapshot_.meta.index) +
+                                   " already covers " + std::to_string(index));
+  }
+  if (index > last_index()) return unavailable(index);
+  const std::uint64_t term_at = *term(index);
+  log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(index + 1 - first_index()));
+  snapshot_.meta = SnapshotMeta{index, term_at, conf};
+  snapshot_.data = std::move(data);
+  return ok_status();
+}
+
+void MemoryStorage::apply_snapshot(const Snapshot& snap) {
+  // Raft hands out only snapshots beyond its commit, and the node compacts
+  // only what it applied, so an older snapshot here is a bug.
+  RAFT_ASSERT(!snap.empty() && snap.meta.index > snapshot_.meta.index);
+  snapshot_ = snap;
+  log_.clear();
 }
 
 // ---------------------------------------------------------------- construction
@@ -187,24 +286,44 @@ Raft::Raft(Config config, const Storage* storage)
       prng_(cfg_.seed ^ (cfg_.id * 0x2545f4914f6cdd1dULL)) {
   RAFT_ASSERT(storage_ != nullptr);
   RAFT_ASSERT(cfg_.id != kNoNode);
-  RAFT_ASSERT(std::set<NodeId>(cfg_.voters.begin(), cfg_.voters.end()).size() ==
-              cfg_.voters.size());
-  RAFT_ASSERT(std::find(cfg_.voters.begin(), cfg_.voters.end(), kNoNode) == cfg_.voters.end());
-  RAFT_ASSERT(std::find(cfg_.voters.begin(), cfg_.voters.end(), cfg_.id) != cfg_.voters.end());
+  std::set<NodeId> ids(cfg_.voters.begin(), cfg_.voters.end());
+  RAFT_ASSERT(ids.size() == cfg_.voters.size());
+  ids.insert(cfg_.learners.begin(), cfg_.learners.end());
+  RAFT_ASSERT(ids.size() == cfg_.voters.size() + cfg_.learners.size());
+  RAFT_ASSERT(ids.count(kNoNode) == 0);
   RAFT_ASSERT(cfg_.heartbeat_ticks > 0 && cfg_.election_ticks > cfg_.heartbeat_ticks);
   RAFT_ASSERT(cfg_.inflight_msgs_max > 0 && cfg_.inflight_bytes_max > 0);
   RAFT_ASSERT(cfg_.msg_bytes_max > 0 && cfg_.apply_bytes_max > 0);
-  RAFT_ASSERT(storage_->first_index() == 1);  // compaction is not implemented yet
-  conf_.voters = cfg_.voters;
-  std::sort(conf_.voters.begin(), conf_.voters.end());
-  conf_.learners = cfg_.learners;
+  RAFT_ASSERT(cfg_.pending_reads_max > 0);
+
+  const Snapshot snap = storage_->snapshot();
+  RAFT_ASSERT(storage_->first_index() == snap.meta.index + 1);
+  if (snap.empty()) {
+    conf_.voters = cfg_.voters;
+    conf_.learners = cfg_.learners;
+    std::sort(conf_.voters.begin(), conf_.voters.end());
+    std::sort(conf_.learners.begin(), conf_.learners.end());
+  } else {
+    conf_ = snap.meta.conf;
+  }
 
   const HardState hs = storage_->hard_state();
   RAFT_ASSERT(hs.commit <= storage_->last_index());
-  RAFT_ASSERT(cfg_.applied <= hs.commit);
+  RAFT_ASSERT(cfg_.applied <= std::max(hs.commit, snap.meta.index));
   unstable_offset_ = storage_->last_index() + 1;
-  committed_ = hs.commit;
-  applied_ = applying_ = cfg_.applied;
+  // The snapshot is applied state, hence committed, whatever the hard state says.
+  committed_ = std::max(hs.commit, snap.meta.index);
+  applied_ = applying_ = std::max(cfg_.applied, snap.meta.index);
+  // Entries the state machine already applied will not be handed out again,
+  // so their membership changes are replayed here.
+  if (applied_ > snap.meta.index) {
+    for (const Entry& e : slice(snap.meta.index + 1, applied_ + 1, UINT64_MAX)) {
+      if (e.type != EntryType::conf_change) continue;
+      Result<ConfChange> cc = decode_conf_change(e.payload);
+      RAFT_ASSERT(cc.ok());
+      change_membership(conf_, *cc);
+    }
+  }
   prev_hard_state_ = hs;
   become_follower(hs.term, kNoNode);
   vote_ = hs.vote;  // become_follower keeps the vote only when the term is unchanged
@@ -213,6 +332,10 @@ Raft::Raft(Config config, const Storage* storage)
 
 // ---------------------------------------------------------------- log
 
+std::uint64_t Raft::first_index() const {
+  return unstable_snapshot_ ? unstable_snapshot_->meta.index + 1 : storage_->first_index();
+}
+
 std::uint64_t Raft::last_index() const {
   // Not storage_->last_index(): after a conflict the disk may still hold a
   // stale suffix that unstable_ shadows until the next Ready is written.
@@ -220,9 +343,12 @@ std::uint64_t Raft::last_index() const {
 }
 
 std::optional<std::uint64_t> Raft::entry_term(std::uint64_t index) const {
-  if (index == 0) return 0;
   if (index > last_index()) return std::nullopt;
   if (index >= unstable_offset_) return unstable_[index - unstable_offset_].term;
+  if (unstable_snapshot_) {
+    if (index == unstable_snapshot_->meta.index) return unstable_snapshot_->meta.term;
+    return std::nullopt;
+  }
   Result<std::uint64_t> t = storage_->term(index);
   if (!t) return std::nullopt;
   return *t;
@@ -235,7 +361,7 @@ std::uint64_t Raft::log_term_at(std::uint64_t index) const {
 }
 
 std::vector<Entry> Raft::slice(std::uint64_t lo, std::uint64_t hi, std::uint64_t bytes_max) const {
-  RAFT_ASSERT(lo >= 1 && lo <= hi && hi <= last_index() + 1);
+  RAFT_ASSERT(lo >= first_index() && lo <= hi && hi <= last_index() + 1);
   std::vector<Entry> out;
   if (lo == hi) return out;
   if (lo < unstable_offset_) {
@@ -285,7 +411,8 @@ bool Raft::is_up_to_date(std::uint64_t index, std::uint64_t term) const {
 }
 
 // The largest index <= `index` whose term is <= `term`: everything after it
-// certainly conflicts with a log whose entry at `index` has `term`.
+// certainly conflicts with a log whose entry at `index` has `term`. Stops at
+// the compacted prefix (whose terms are unknown).
 std::uint64_t Raft::find_conflict_by_term(std::uint64_t index, std::uint64_t term) const {
   index = std::min(index, last_index());
   while (index > 0) {
@@ -300,6 +427,69 @@ void Raft::commit_to(std::uint64_t index) {
   if (index <= committed_) return;  // commit never moves backwards
   RAFT_ASSERT(index <= last_index());
   committed_ = index;
+}
+
+bool Raft::committed_in_current_term() const {
+  return log_term_at(committed_) == term_;
+}
+
+// ---------------------------------------------------------------- membership
+
+bool Raft::is_voter(NodeId id) const {
+  return contains(conf_.voters, id);
+}
+
+bool Raft::is_member(NodeId id) const {
+  return contains(conf_.voters, id) || contains(conf_.learners, id);
+}
+
+bool Raft::is_learner() const {
+  return contains(conf_.learners, cfg_.id);
+}
+
+bool Raft::promotable() const {
+  return is_voter(cfg_.id) && !unstable_snapshot_;
+}
+
+void Raft::add_progress(NodeId id) {
+  Progress pr;
+  pr.next = last_index() + 1;
+  pr.recent_active = true;  // give every follower one CheckQuorum round
+  progress_[id] = pr;
+}
+
+// Runs when the conf change entry is applied (advance()), on every node.
+void Raft::apply_conf_change(const ConfChange& cc) {
+  change_membership(conf_, cc);
+  if (role_ == Role::leader) {
+    if (!is_voter(cfg_.id)) {
+      // Our own removal is committed and applied: the rest of the cluster
+      // elects a leader among the remaining voters.
+      become_follower(term_, kNoNode);
+      return;
+    }
+    for (auto it = progress_.begin(); it != progress_.end();) {
+      it = is_member(it->first) ? std::next(it) : progress_.erase(it);
+    }
+    for (NodeId id : conf_.voters) {
+      if (!progress_.count(id)) add_progress(id);
+    }
+    for (NodeId id : conf_.learners) {
+      if (!progress_.count(id)) add_progress(id);
+    }
+    if (transferee_ != kNoNode && !is_voter(transferee_)) transferee_ = kNoNode;
+    // A smaller quorum may commit more, and may confirm pending reads.
+    if (maybe_commit()) {
+      bcast_append();
+    } else {
+      for (auto& [id, pr] : progress_) {
+        if (id != cfg_.id && pr.match == 0) send_append(id, true);  // a new member
+      }
+    }
+    release_reads();
+  } else if (role_ != Role::follower && !is_voter(cfg_.id)) {
+    become_follower(term_, kNoNode);  // we can no longer win, or count ourselves
+  }
 }
 
 // ---------------------------------------------------------------- roles
@@ -317,6 +507,12 @@ void Raft::reset(std::uint64_t term) {
   votes_.clear();
   progress_.clear();
   uncommitted_bytes_ = 0;
+  pending_conf_index_ = 0;
+  transferee_ = kNoNode;
+  transfer_elapsed_ = 0;
+  // Unconfirmed reads die with the leadership; their callers time out.
+  pending_reads_.clear();
+  read_acks_.clear();
 }
 
 void Raft::become_follower(std::uint64_t term, NodeId lead) {
@@ -343,15 +539,15 @@ void Raft::become_candidate() {
 
 void Raft::become_leader() {
   RAFT_ASSERT(role_ == Role::candidate);
+  RAFT_ASSERT(is_voter(cfg_.id));
   reset(term_);
   role_ = Role::leader;
   lead_ = cfg_.id;
-  for (NodeId v : cfg_.voters) {
-    Progress pr;
-    pr.next = last_index() + 1;
-    pr.recent_active = true;  // give every follower one CheckQuorum round
-    progress_[v] = pr;
-  }
+  for (NodeId id : conf_.voters) add_progress(id);
+  for (NodeId id : conf_.learners) add_progress(id);
+  // Our log may hold an unapplied conf change; wait until everything we have
+  // is applied before accepting another (one change at a time).
+  pending_conf_index_ = last_index();
   // A no-op of the new term: older entries can only be committed through an
   // entry of the leader's own term (Raft §5.4.2, the paper's Figure 8).
   append_entries({Entry{last_index() + 1, term_, EntryType::noop, {}}});
@@ -365,10 +561,23 @@ void Raft::become_leader() {
 
 void Raft::campaign() {
   if (role_ == Role::leader) return;
-  start_election(cfg_.pre_vote);
+  hup(cfg_.pre_vote, false);
 }
 
-void Raft::start_election(bool pre) {
+void Raft::hup(bool pre, bool transfer) {
+  if (!promotable()) return;
+  // A committed but unapplied conf change means our membership is stale:
+  // counting votes by it could elect a second leader next to one counting
+  // by the new membership once the two differ by more than one server.
+  if (committed_ > applied_) {
+    for (const Entry& e : slice(applied_ + 1, committed_ + 1, UINT64_MAX)) {
+      if (e.type == EntryType::conf_change) return;
+    }
+  }
+  start_election(pre, transfer);
+}
+
+void Raft::start_election(bool pre, bool transfer) {
   if (pre) {
     become_pre_candidate();
   } else {
@@ -377,14 +586,14 @@ void Raft::start_election(bool pre) {
   const std::uint64_t election_term = pre ? term_ + 1 : term_;
   if (tally(cfg_.id, true).first >= quorum()) {
     if (pre) {
-      start_election(false);
+      start_election(false, transfer);
     } else {
       become_leader();
     }
     return;
   }
   const std::uint64_t li = last_index();
-  for (NodeId v : cfg_.voters) {
+  for (NodeId v : conf_.voters) {
     if (v == cfg_.id) continue;
     Message m;
     m.type = pre ? MessageType::prevote : MessageType::vote;
@@ -392,6 +601,7 @@ void Raft::start_election(bool pre) {
     m.term = election_term;
     m.index = li;
     m.log_term = log_term_at(li);
+    if (transfer) m.context = kTransferContext;
     send(std::move(m));
   }
 }
@@ -399,7 +609,11 @@ void Raft::start_election(bool pre) {
 std::pair<std::size_t, std::size_t> Raft::tally(NodeId from, bool granted) {
   votes_.emplace(from, granted);  // the first answer counts; duplicates do not
   std::size_t g = 0, r = 0;
-  for (const auto& [id, yes] : votes_) (yes ? g : r)++;
+  for (const auto& [id, yes] : votes_) {
+    // Only voters count: a learner that has not yet applied its promotion
+    // may still answer, and a removed node may answer a stale request.
+    if (is_voter(id)) (yes ? g : r)++;
+  }
   return {g, r};
 }
 
@@ -420,25 +634,30 @@ void Raft::step(const Message& m) {
   RAFT_ASSERT(m.to == cfg_.id);
   if (m.from == cfg_.id || m.from == kNoNode) return;
   const bool is_vote_req = m.type == MessageType::vote || m.type == MessageType::prevote;
+  const bool from_leader = m.type == MessageType::append || m.type == MessageType::heartbeat ||
+                           m.type == MessageType::snapshot || m.type == MessageType::timeout_now;
 
   if (m.term > term_) {
-    if (is_vote_req && cfg_.check_quorum && lead_ != kNoNode &&
+    const bool transfer = m.type == MessageType::vote && m.context == kTransferContext;
+    if (is_vote_req && !transfer && cfg_.check_quorum && lead_ != kNoNode &&
         election_elapsed_ < cfg_.election_ticks) {
       // Leader lease: we heard from a live leader recently, so a candidate
-      // with a higher term is most likely a disruptive rejoining node.
+      // with a higher term is most likely a disruptive rejoining node (or a
+      // removed one). A transfer campaign was asked for by that leader.
       return;
     }
     if (m.type == MessageType::prevote || (m.type == MessageType::prevote_response && !m.reject)) {
       // Pre-votes never change the receiver's term; a granted pre-vote
       // carries the future term and is counted below.
-    } else if (m.type == MessageType::append || m.type == MessageType::heartbeat) {
+    } else if (from_leader) {
       become_follower(m.term, m.from);
     } else {
       become_follower(m.term, kNoNode);
     }
   } else if (m.term < term_) {
     if ((cfg_.check_quorum || cfg_.pre_vote) &&
-        (m.type == MessageType::append || m.type == MessageType::heartbeat)) {
+        (m.type == MessageType::append || m.type == MessageType::heartbeat ||
+         m.type == MessageType::snapshot)) {
       // A stale leader (or one cut off while we moved on) learns our term
       // and steps down; otherwise with PreVote it could wait forever.
       Message r;
@@ -492,6 +711,15 @@ void Raft::step(const Message& m) {
   check_invariants();
 }
 
+void Raft::reject_read(const Message& m) {
+  Message r;
+  r.type = MessageType::read_index_response;
+  r.to = m.from;
+  r.reject = true;
+  r.context = m.context;
+  send(std::move(r));
+}
+
 void Raft::step_follower(const Message& m) {
   switch (m.type) {
     case MessageType::append:
@@ -503,6 +731,25 @@ void Raft::step_follower(const Message& m) {
       election_elapsed_ = 0;
       lead_ = m.from;
       handle_heartbeat(m);
+      break;
+    case MessageType::snapshot:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_snapshot(m);
+      break;
+    case MessageType::read_index:
+      reject_read(m);  // the asker's leader hint is stale; it asks again
+      break;
+    case MessageType::read_index_response:
+      // No error reaches the caller on a rejection: ReadState has none; it
+      // times out and retries like after a lost message.
+      if (!m.reject) read_states_.push_back(ReadState{m.index, m.context});
+      break;
+    case MessageType::timeout_now:
+      // The leader handed over: campaign now, without PreVote, which would
+      // fail while the other voters still hear from the old leader.
+      lead_ = m.from;
+      hup(false, true);
       break;
     default:
       break;  // late answers to an election we no longer run
@@ -521,6 +768,13 @@ void Raft::step_candidate(const Message& m) {
       become_follower(m.term, m.from);
       handle_heartbeat(m);
       break;
+    case MessageType::snapshot:
+      become_follower(m.term, m.from);
+      handle_snapshot(m);
+      break;
+    case MessageType::read_index:
+      reject_read(m);
+      break;
     case MessageType::vote_response:
     case MessageType::prevote_response: {
       if (m.type != wanted) break;
@@ -529,7 +783,7 @@ void Raft::step_candidate(const Message& m) {
         if (role_ == Role::candidate) {
           become_leader();
         } else {
-          start_election(false);
+          start_election(false, false);
         }
       } else if (rejected >= quorum()) {
         become_follower(term_, kNoNode);
@@ -584,12 +838,52 @@ void Raft::handle_heartbeat(const Message& m) {
   Message r;
   r.type = MessageType::heartbeat_response;
   r.to = m.from;
+  r.context = m.context;  // the read round this answer confirms
+  // The leader names the last entry it sent us; lacking it, an append was
+  // lost and the leader must resend. (At or below our commit we match.)
+  r.reject = m.index > committed_ && entry_term(m.index) != m.log_term;
+  send(std::move(r));
+}
+
+void Raft::handle_snapshot(const Message& m) {
+  Message r;
+  r.type = MessageType::append_response;
+  r.to = m.from;
+  if (!m.snapshot || m.snapshot->empty()) return;  // malformed; the leader retries
+  const Snapshot& snap = *m.snapshot;
+  const SnapshotMeta& meta = snap.meta;
+  if (meta.index <= committed_) {
+    r.index = committed_;  // we already have all of it
+  } else if (entry_term(meta.index) == meta.term) {
+    // The snapshot's last entry is in our log, hence everything before it
+    // (log matching): it only tells us that much is committed.
+    commit_to(meta.index);
+    r.index = meta.index;
+  } else {
+    // Replace the log. The entries after the snapshot index that we hold
+    // are from a different history (the term differs) or absent.
+    unstable_snapshot_ = snap;
+    unstable_.clear();
+    unstable_offset_ = meta.index + 1;
+    committed_ = meta.index;
+    applying_ = meta.index;  // nothing before the snapshot is handed out any more
+    conf_ = meta.conf;
+    r.index = meta.index;
+  }
   send(std::move(r));
 }
 
 void Raft::step_leader(const Message& m) {
   auto it = progress_.find(m.from);
-  if (it == progress_.end()) return;  // not a voter of ours
+  if (m.type == MessageType::read_index) {
+    if (it == progress_.end()) {
+      reject_read(m);  // not a member of ours
+    } else {
+      add_read(m.from, m.context);
+    }
+    return;
+  }
+  if (it == progress_.end()) return;  // not a member of ours
   Progress& pr = it->second;
   pr.recent_active = true;
   switch (m.type) {
@@ -605,7 +899,7 @@ void Raft::step_leader(const Message& m) {
             become(pr, Progress::State::probe);
             changed = true;
           }
-        } else if (pr.next - 1 == m.index) {
+        } else if (pr.state == Progress::State::probe && pr.next - 1 == m.index) {
           pr.next = std::max(std::min(m.index, next_probe + 1), pr.match + 1);
           pr.probe_sent = false;
           changed = true;
@@ -617,9 +911,10 @@ void Raft::step_leader(const Message& m) {
         pr.match = m.index;
         pr.next = std::max(pr.next, m.index + 1);
         pr.probe_sent = false;
-        if (pr.state == Progress::State::probe) {
+        if (pr.state == Progress::State::probe ||
+            (pr.state == Progress::State::snapshot && pr.match >= pr.pending_snapshot)) {
           become(pr, Progress::State::replicate);
-        } else {
+        } else if (pr.state == Progress::State::replicate) {
           while (!pr.inflight.empty() && pr.inflight.front().first <= m.index) {
             free_first_inflight(pr);
           }
@@ -629,16 +924,28 @@ void Raft::step_leader(const Message& m) {
         while (send_append(m.from, false)) {
         }
       }
+      if (m.from == transferee_ && pr.match == last_index()) send_timeout_now(m.from);
       break;
     }
     case MessageType::heartbeat_response:
       pr.probe_sent = false;
+      if (m.reject && pr.state == Progress::State::replicate) {
+        // An append is lost (with a FIFO transport, everything sent before
+        // the heartbeat has arrived): nothing else would resend it if no
+        // more proposals come, so probe from what the follower holds.
+        become(pr, Progress::State::probe);
+      }
       if (pr.state == Progress::State::replicate && pr.inflight.size() >= cfg_.inflight_msgs_max) {
         // The window may be full of lost messages; free one slot so the
         // follower keeps getting something each heartbeat.
         free_first_inflight(pr);
       }
       if (pr.match < last_index()) send_append(m.from, false);
+      if (std::optional<std::uint64_t> round = decode_round(m.context); round && is_voter(m.from)) {
+        std::uint64_t& acked = read_acks_[m.from];
+        acked = std::max(acked, *round);
+        release_reads();
+      }
       break;
     default:
       break;
@@ -648,24 +955,34 @@ void Raft::step_leader(const Message& m) {
 // ---------------------------------------------------------------- replication
 
 bool Raft::paused(const Progress& pr) const {
-  if (pr.state == Progress::State::probe) return pr.probe_sent;
-  return pr.inflight.size() >= cfg_.inflight_msgs_max ||
-         pr.inflight_bytes >= cfg_.inflight_bytes_max;
+  switch (pr.state) {
+    case Progress::State::probe:
+      return pr.probe_sent;
+    case Progress::State::replicate:
+      return pr.inflight.size() >= cfg_.inflight_msgs_max ||
+             pr.inflight_bytes >= cfg_.inflight_bytes_max;
+    case Progress::State::snapshot:
+      return true;
+  }
+  return true;
 }
 
-// Both transitions restart from what the follower is known to hold.
+// Every transition restarts from what the follower is known to hold.
 void Raft::become(Progress& pr, Progress::State state) {
   pr.state = state;
   pr.next = pr.match + 1;
   pr.probe_sent = false;
   pr.inflight.clear();
   pr.inflight_bytes = 0;
+  pr.pending_snapshot = 0;
 }
 
 bool Raft::send_append(NodeId to, bool send_if_empty) {
   Progress& pr = progress_.at(to);
   if (to == cfg_.id || paused(pr)) return false;
   RAFT_ASSERT(pr.next >= 1 && pr.next <= last_index() + 1);
+  // The entries the follower needs next were compacted away.
+  if (pr.next < first_index()) return send_snapshot(to);
   Message m;
   m.type = MessageType::append;
   m.to = to;
@@ -691,11 +1008,43 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
   return true;
 }
 
-void Raft::send_heartbeat(NodeId to) {
+bool Raft::send_snapshot(NodeId to) {
+  Progress& pr = progress_.at(to);
+  Snapshot snap = storage_->snapshot();
+  // A snapshot we accepted as follower and have not yet persisted is not in
+  // storage; wait for the disk (a later heartbeat answer retries).
+  if (snap.empty() || snap.meta.index + 1 != first_index()) return false;
+  become(pr, Progress::State::snapshot);
+  pr.pending_snapshot = snap.meta.index;
+  Message m;
+  m.type = MessageType::snapshot;
+  m.to = to;
+  m.snapshot = std::move(snap);
+  send(std::move(m));
+  return true;
+}
+
+void Raft::send_heartbeat(NodeId to, const Bytes& context) {
+  const Progress& pr = progress_.at(to);
   Message m;
   m.type = MessageType::heartbeat;
   m.to = to;
-  m.commit = std::min(progress_.at(to).match, committed_);
+  m.commit = std::min(pr.match, committed_);
+  m.context = context;
+  if (pr.state == Progress::State::replicate && pr.next - 1 > pr.match) {
+    // The last entry sent optimistically; the answer says if it arrived.
+    if (std::optional<std::uint64_t> t = entry_term(pr.next - 1)) {
+      m.index = pr.next - 1;
+      m.log_term = *t;
+    }
+  }
+  send(std::move(m));
+}
+
+void Raft::send_timeout_now(NodeId to) {
+  Message m;
+  m.type = MessageType::timeout_now;
+  m.to = to;
   send(std::move(m));
 }
 
@@ -706,29 +1055,46 @@ void Raft::bcast_append() {
 }
 
 void Raft::bcast_heartbeat() {
+  // Every heartbeat carries the newest read round, so a lost round is
+  // confirmed by the next regular heartbeat.
+  Bytes context;
+  if (!pending_reads_.empty() && pending_reads_.back().round != 0) {
+    context = encode_round(pending_reads_.back().round);
+  }
   for (auto& [id, pr] : progress_) {
-    if (id != cfg_.id) send_heartbeat(id);
+    if (id != cfg_.id) send_heartbeat(id, context);
   }
 }
 
 bool Raft::maybe_commit() {
   std::vector<std::uint64_t> matches;
-  for (NodeId v : cfg_.voters) matches.push_back(progress_.at(v).match);
+  for (NodeId v : conf_.voters) matches.push_back(progress_.at(v).match);
   std::sort(matches.begin(), matches.end(), std::greater<>());
   const std::uint64_t quorum_index = matches[quorum() - 1];
   // Only an entry of our own term is committed by counting replicas.
   if (quorum_index > committed_ && log_term_at(quorum_index) == term_) {
+    const bool first_of_term = !committed_in_current_term();
     commit_to(quorum_index);
+    if (first_of_term && !pending_reads_.empty()) start_read_round();
     return true;
   }
   return false;
 }
 
-Status Raft::propose(Bytes payload) {
+Status Raft::check_proposal() const {
   if (role_ != Role::leader) {
     return make_error("not_leader",
                       lead_ == kNoNode ? std::string("unknown") : std::to_string(lead_));
   }
+  if (transferee_ != kNoNode) {
+    return make_error("transfer_in_progress",
+                      "handing leadership to " + std::to_string(transferee_));
+  }
+  return ok_status();
+}
+
+Status Raft::propose(Bytes payload) {
+  if (Status s = check_proposal(); !s.ok()) return s;
   if (payload.size() > cfg_.entry_bytes_max) {
     return make_error("entry_too_large", std::to_string(payload.size()) + " bytes > " +
                                              std::to_string(cfg_.entry_bytes_max));
@@ -747,25 +1113,178 @@ Status Raft::propose(Bytes payload) {
   return ok_status();
 }
 
+Status Raft::propose_conf_change(const ConfChange& cc) {
+  if (Status s = check_proposal(); !s.ok()) return s;
+  if (pending_conf_index_ > applied_) {
+    return make_error("conf_change_pending", "the change at or before index " +
+                                                 std::to_string(pending_conf_index_) +
+                                                 " is not applied yet");
+  }
+  const std::string who = "node " + std::to_string(cc.node);
+  if (cc.node == kNoNode) return bad_conf_change("node id 0");
+  switch (cc.type) {
+    case ConfChangeType::add_voter:
+      if (is_voter(cc.node)) return bad_conf_change(who + " is already a voter");
+      break;
+    case ConfChangeType::add_learner:
+      if (is_voter(cc.node)) return bad_conf_change(who + " is a voter (no demotion)");
+      if (is_member(cc.node)) return bad_conf_change(who + " is already a learner");
+      break;
+    case ConfChangeType::remove_node:
+      if (!is_member(cc.node)) return bad_conf_change(who + " is not a member");
+      if (conf_.voters.size() == 1 && is_voter(cc.node)) {
+        return bad_conf_change(who + " is the last voter");
+      }
+      break;
+  }
+  Bytes payload = encode_conf_change(cc);
+  if (payload.size() > cfg_.entry_bytes_max) {
+    return make_error("entry_too_large", std::to_string(payload.size()) + " bytes > " +
+                                             std::to_string(cfg_.entry_bytes_max));
+  }
+  uncommitted_bytes_ += payload.size();
+  append_entries({Entry{last_index() + 1, term_, EntryType::conf_change, std::move(payload)}});
+  pending_conf_index_ = last_index();
+  Progress& self = progress_.at(cfg_.id);
+  self.match = last_index();
+  self.next = self.match + 1;
+  maybe_commit();
+  bcast_append();
+  check_invariants();
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- leadership transfer
+
+Status Raft::transfer_leadership(NodeId to) {
+  if (role_ != Role::leader) {
+    return make_error("not_leader",
+                      lead_ == kNoNode ? std::string("unknown") : std::to_string(lead_));
+  }
+  if (to == cfg_.id || !is_voter(to)) {
+    return make_error("bad_transferee", "node " + std::to_string(to) + " is " +
+                                            (to == cfg_.id ? "this leader" : "not a voter"));
+  }
+  if (transferee_ == to) return ok_status();  // already under way; its timer keeps running
+  transferee_ = to;
+  transfer_elapsed_ = 0;
+  const Progress& pr = progress_.at(to);
+  if (pr.match == last_index()) {
+    send_timeout_now(to);
+  } else {
+    send_append(to, true);  // catch it up first; its answers bring us back here
+  }
+  check_invariants();
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- reads
+
+Status Raft::read_index(Bytes context) {
+  if (role_ != Role::leader) {
+    if (lead_ == kNoNode) return make_error("not_leader", "unknown");
+    Message m;
+    m.type = MessageType::read_index;
+    m.to = lead_;
+    m.context = std::move(context);
+    send(std::move(m));
+    return ok_status();
+  }
+  if (pending_reads_.size() >= cfg_.pending_reads_max) {
+    return make_error("reads_dropped", "pending_reads_max reached");
+  }
+  add_read(cfg_.id, std::move(context));
+  check_invariants();
+  return ok_status();
+}
+
+void Raft::add_read(NodeId from, Bytes context) {
+  if (pending_reads_.size() >= cfg_.pending_reads_max) {
+    Message r;
+    r.from = from;
+    r.context = std::move(context);
+    reject_read(r);
+    return;
+  }
+  pending_reads_.push_back(PendingRead{0, 0, from, std::move(context)});
+  // Until an entry of our term commits, our commit index may lag entries a
+  // previous leader committed: answering with it could return stale state.
+  if (committed_in_current_term()) start_read_round();
+}
+
+// Gives every read not yet in a round the current commit index and a new
+// round, and asks the voters to confirm we still lead.
+void Raft::start_read_round() {
+  RAFT_ASSERT(committed_in_current_term());
+  ++read_round_;
+  for (auto it = pending_reads_.rbegin(); it != pending_reads_.rend() && it->round == 0; ++it) {
+    it->index = committed_;
+    it->round = read_round_;
+  }
+  read_acks_[cfg_.id] = read_round_;
+  release_reads();  // a single voter confirms itself
+  if (!pending_reads_.empty()) bcast_heartbeat();
+}
+
+// Answers every read whose round a quorum of voters has acknowledged: each
+// acknowledgement shows the voter still followed us after the round began,
+// so no other leader had committed anything we lack when the read arrived.
+void Raft::release_reads() {
+  if (pending_reads_.empty()) return;
+  std::vector<std::uint64_t> acked;
+  for (NodeId v : conf_.voters) {
+    auto it = read_acks_.find(v);
+    acked.push_back(it == read_acks_.end() ? 0 : it->second);
+  }
+  std::sort(acked.begin(), acked.end(), std::greater<>());
+  const std::uint64_t confirmed = acked[quorum() - 1];
+  while (!pending_reads_.empty() && pending_reads_.front().round != 0 &&
+         pending_reads_.front().round <= confirmed) {
+    PendingRead& r = pending_reads_.front();
+    if (r.from == cfg_.id) {
+      read_states_.push_back(ReadState{r.index, std::move(r.context)});
+    } else {
+      Message m;
+      m.type = MessageType::read_index_response;
+      m.to = r.from;
+      m.index = r.index;
+      m.context = std::move(r.context);
+      send(std::move(m));
+    }
+    pending_reads_.pop_front();
+  }
+}
+
 // ---------------------------------------------------------------- time
 
 void Raft::tick() {
-  ++election_elapsed_;
+  // Saturates: a node that never campaigns (a learner) counts forever.
+  if (election_elapsed_ < UINT32_MAX) ++election_elapsed_;
   if (role_ != Role::leader) {
-    if (election_elapsed_ >= randomized_election_ticks_) {
+    if (election_elapsed_ >= randomized_election_ticks_ && promotable()) {
       election_elapsed_ = 0;
-      start_election(cfg_.pre_vote);
+      hup(cfg_.pre_vote, false);
     }
     check_invariants();
     return;
   }
   ++heartbeat_elapsed_;
+  if (transferee_ != kNoNode && ++transfer_elapsed_ >= cfg_.election_ticks) {
+    // The transferee did not take over in time (down, or cut off): lead on.
+    transferee_ = kNoNode;
+    transfer_elapsed_ = 0;
+  }
   if (election_elapsed_ >= cfg_.election_ticks) {
     election_elapsed_ = 0;
+    for (auto& [id, pr] : progress_) {
+      // A snapshot unanswered for a whole election timeout was probably
+      // lost; probe again (which resends it if still needed).
+      if (pr.state == Progress::State::snapshot) become(pr, Progress::State::probe);
+    }
     if (cfg_.check_quorum) {
       std::size_t active = 0;
       for (auto& [id, pr] : progress_) {
-        if (id == cfg_.id || pr.recent_active) ++active;
+        if (is_voter(id) && (id == cfg_.id || pr.recent_active)) ++active;
         pr.recent_active = false;
       }
       if (active < quorum()) {
@@ -788,7 +1307,8 @@ void Raft::tick() {
 
 bool Raft::has_ready() const {
   const HardState hs{term_, vote_, committed_};
-  return !msgs_.empty() || !unstable_.empty() || hs != prev_hard_state_ || committed_ > applying_;
+  return !msgs_.empty() || unstable_snapshot_ || !unstable_.empty() || hs != prev_hard_state_ ||
+         committed_ > applying_ || !read_states_.empty();
 }
 
 Ready Raft::ready() {
@@ -797,6 +1317,7 @@ Ready Raft::ready() {
   Ready rd;
   const HardState hs{term_, vote_, committed_};
   if (hs != prev_hard_state_) rd.hard_state = hs;
+  rd.snapshot = unstable_snapshot_;
   rd.entries = unstable_;
   rd.messages = std::move(msgs_);
   msgs_.clear();
@@ -804,6 +1325,8 @@ Ready Raft::ready() {
     rd.committed_entries = slice(applying_ + 1, committed_ + 1, cfg_.apply_bytes_max);
     applying_ = rd.committed_entries.back().index;
   }
+  rd.read_states = std::move(read_states_);
+  read_states_.clear();
   return rd;
 }
 
@@ -811,6 +1334,14 @@ void Raft::advance(const Ready& rd) {
   RAFT_ASSERT(ready_outstanding_);
   ready_outstanding_ = false;
   if (rd.hard_state) prev_hard_state_ = *rd.hard_state;
+  if (rd.snapshot) {
+    // The node persisted it and restored its state machine from it. A newer
+    // snapshot accepted meanwhile stays pending.
+    if (unstable_snapshot_ && unstable_snapshot_->meta.index == rd.snapshot->meta.index) {
+      unstable_snapshot_.reset();
+    }
+    applied_ = std::max(applied_, rd.snapshot->meta.index);
+  }
   if (!rd.entries.empty()) {
     // Drop what is now on disk from unstable_, unless it was overwritten
     // since the Ready was built (then the newer entries are still pending).
@@ -823,13 +1354,23 @@ void Raft::advance(const Ready& rd) {
       unstable_offset_ = last.index + 1;
     }
   }
-  if (!rd.committed_entries.empty()) {
+  if (!rd.committed_entries.empty() && rd.committed_entries.back().index > applied_) {
+    // (A snapshot accepted after this Ready was built may already cover it.)
     const std::uint64_t idx = rd.committed_entries.back().index;
     RAFT_ASSERT(idx == applied_ + rd.committed_entries.size());
     applied_ = idx;
     if (role_ == Role::leader) {
       const std::uint64_t bytes = payload_bytes(rd.committed_entries);
       uncommitted_bytes_ = bytes > uncommitted_bytes_ ? 0 : uncommitted_bytes_ - bytes;
+    }
+    // A snapshot accepted after this Ready was built already holds the
+    // membership at its index, later than these entries.
+    const bool superseded = unstable_snapshot_ && unstable_snapshot_->meta.index >= idx;
+    for (const Entry& e : rd.committed_entries) {
+      if (superseded || e.type != EntryType::conf_change) continue;
+      Result<ConfChange> cc = decode_conf_change(e.payload);
+      RAFT_ASSERT(cc.ok());  // only propose_conf_change writes this type
+      apply_conf_change(*cc);
     }
   }
   check_invariants();
@@ -843,15 +1384,26 @@ const Progress* Raft::progress(NodeId peer) const {
 void Raft::check_invariants() const {
   RAFT_ASSERT(applied_ <= applying_ && applying_ <= committed_);
   RAFT_ASSERT(committed_ <= last_index());
-  RAFT_ASSERT(unstable_offset_ >= 1);
+  RAFT_ASSERT(first_index() >= 1 && first_index() <= last_index() + 1);
+  RAFT_ASSERT(unstable_offset_ >= first_index());
+  RAFT_ASSERT(!unstable_snapshot_ || unstable_snapshot_->meta.index + 1 == unstable_offset_);
+  RAFT_ASSERT(std::is_sorted(conf_.voters.begin(), conf_.voters.end()));
+  RAFT_ASSERT(std::is_sorted(conf_.learners.begin(), conf_.learners.end()));
   RAFT_ASSERT(role_ != Role::leader || (lead_ == cfg_.id && vote_ == cfg_.id));
   RAFT_ASSERT(role_ != Role::candidate || vote_ == cfg_.id);
+  RAFT_ASSERT(role_ == Role::follower || is_voter(cfg_.id));
+  RAFT_ASSERT(pending_reads_.size() <= cfg_.pending_reads_max);
   if (role_ == Role::leader) {
-    RAFT_ASSERT(progress_.size() == cfg_.voters.size());
+    RAFT_ASSERT(progress_.size() == conf_.voters.size() + conf_.learners.size());
+    RAFT_ASSERT(transferee_ == kNoNode || is_voter(transferee_));
     for (const auto& [id, pr] : progress_) {
+      RAFT_ASSERT(is_member(id));
       RAFT_ASSERT(pr.match < pr.next && pr.next <= last_index() + 1);
       RAFT_ASSERT(pr.inflight.size() <= cfg_.inflight_msgs_max);
+      RAFT_ASSERT((pr.state == Progress::State::snapshot) == (pr.pending_snapshot > 0));
     }
+  } else {
+    RAFT_ASSERT(progress_.empty() && pending_reads_.empty() && transferee_ == kNoNode);
   }
 }
 

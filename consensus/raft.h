@@ -66,9 +66,9 @@ struct ConfState {
 // One membership change at a time (single-server changes). The leader refuses
 // a new one while an earlier one is not yet applied ("conf_change_pending").
 enum class ConfChangeType : std::uint8_t {
-  add_voter,        // a new node (or a learner) becomes a voter
-  add_learner,      // a new node replicates without voting
-  remove_node,      // a voter or learner leaves
+  add_voter,    // a new node (or a learner) becomes a voter
+  add_learner,  // a new node replicates without voting
+  remove_node,  // a voter or learner leaves
 };
 const char* to_string(ConfChangeType type);
 
@@ -117,18 +117,18 @@ struct HardState {
 };
 
 enum class MessageType : std::uint8_t {
-  vote,                // candidate asks for a vote in `term` (log position in index/log_term)
-  vote_response,       // reject = vote refused
-  prevote,             // would you vote for me in `term`? changes no state on the receiver
-  prevote_response,    //
-  append,              // entries after (index, log_term); commit = leader's commit
-  append_response,     // success: index = last index now matching; reject: see reject_hint
-  heartbeat,           // commit = min(follower match, leader commit)
-  heartbeat_response,  //
-  snapshot,            // InstallSnapshot: `snapshot` replaces the receiver's log up to its index
-  read_index,          // follower -> leader: confirm leadership for a read (context = request id)
-  read_index_response, // index = the commit index the read must wait for; reject if not leader
-  timeout_now,         // leadership transfer: campaign now, skipping PreVote and the lease
+  vote,                 // candidate asks for a vote in `term` (log position in index/log_term)
+  vote_response,        // reject = vote refused
+  prevote,              // would you vote for me in `term`? changes no state on the receiver
+  prevote_response,     //
+  append,               // entries after (index, log_term); commit = leader's commit
+  append_response,      // success: index = last index now matching; reject: see reject_hint
+  heartbeat,            // commit = min(follower match, leader commit); see index, context
+  heartbeat_response,   // reject: the follower lacks (index, log_term) of the heartbeat
+  snapshot,             // InstallSnapshot: `snapshot` replaces the receiver's log up to its index
+  read_index,           // follower -> leader: confirm leadership for a read (context = request id)
+  read_index_response,  // index = the commit index the read must wait for; reject if not leader
+  timeout_now,          // leadership transfer: campaign now, skipping PreVote and the lease
 };
 
 const char* to_string(MessageType type);
@@ -141,6 +141,8 @@ struct Message {
   // append: index and term of the entry preceding `entries`.
   // vote/prevote: the candidate's last index and last term.
   // append_response reject: log_term is the follower's term at reject_hint.
+  // heartbeat: the last entry sent to a follower in replicate state (0: no
+  // check); a follower without it answers reject, so a lost append is resent.
   std::uint64_t index = 0;
   std::uint64_t log_term = 0;
   std::uint64_t commit = 0;
@@ -151,7 +153,10 @@ struct Message {
   std::uint64_t reject_hint = 0;
   // snapshot messages only.
   std::optional<Snapshot> snapshot{};
-  // read_index, read_index_response and heartbeats carrying a read round.
+  // read_index, read_index_response: the caller's request id. heartbeat and
+  // its response: the leader's read round (8 bytes big-endian; empty: none).
+  // vote: "transfer" when campaigning on timeout_now (receivers then ignore
+  // their leader lease).
   Bytes context{};
   bool operator==(const Message&) const = default;
 };
@@ -238,6 +243,10 @@ struct Config {
   std::uint64_t applied = 0;
   // Seeds the election-timeout PRNG; the node id is mixed in.
   std::uint64_t seed = 0;
+  // Read requests a leader holds until a heartbeat round confirms it (local
+  // and forwarded together); beyond this read_index() fails ("reads_dropped")
+  // and a forwarded request is answered with a rejection.
+  std::uint32_t pending_reads_max = 1024;
 };
 
 // A learner is reported as follower; see Raft::is_learner().
@@ -245,14 +254,16 @@ enum class Role : std::uint8_t { follower, pre_candidate, candidate, leader };
 const char* to_string(Role role);
 
 struct Ready {
-  std::optional<HardState> hard_state;   // set if it changed since the last Ready
+  std::optional<HardState> hard_state;  // set if it changed since the last Ready
   // A snapshot from the leader: persist it (replacing the log up to its index)
   // and restore the state machine from it, before the entries below.
   std::optional<Snapshot> snapshot;
   std::vector<Entry> entries;            // persist (after truncating conflicts)
   std::vector<Message> messages;         // send only after persisting the above
   std::vector<Entry> committed_entries;  // apply in order
-  std::vector<ReadState> read_states;    // answers to read_index(), in request order
+  // Answers to read_index(), in request order (a follower's forwarded
+  // requests may come back reordered by the network).
+  std::vector<ReadState> read_states;
   bool empty() const {
     return !hard_state && !snapshot && entries.empty() && messages.empty() &&
            committed_entries.empty() && read_states.empty();
@@ -261,7 +272,10 @@ struct Ready {
 
 // Replication state of one follower, as the leader sees it.
 struct Progress {
-  enum class State : std::uint8_t { probe, replicate };
+  // snapshot: the follower needs entries the leader has compacted; one
+  // snapshot message is in flight and nothing else is sent until its answer
+  // (or an election timeout, after which the leader probes again).
+  enum class State : std::uint8_t { probe, replicate, snapshot };
   std::uint64_t match = 0;
   std::uint64_t next = 1;
   State state = State::probe;
@@ -270,14 +284,19 @@ struct Progress {
   // replicate: last index and payload bytes of each unacknowledged append.
   std::deque<std::pair<std::uint64_t, std::uint64_t>> inflight;
   std::uint64_t inflight_bytes = 0;
+  std::uint64_t pending_snapshot = 0;  // snapshot: index of the snapshot sent
 };
 
 class Raft {
  public:
   // Restores term, vote, commit and log from `storage`, which must outlive
-  // the Raft object. Preconditions (abort): config.id is among config.voters,
-  // ids are distinct and non-zero, election_ticks > heartbeat_ticks > 0,
-  // limits > 0, and the stored commit is within the stored log.
+  // the Raft object, and the membership from the storage snapshot (or
+  // config.voters/learners without one) plus the conf changes in the log up
+  // to config.applied. Preconditions (abort): voter and learner ids are
+  // distinct, disjoint and non-zero, config.id is non-zero (it need not be a
+  // member: a joining node learns its membership from the leader),
+  // election_ticks > heartbeat_ticks > 0, limits > 0, and the stored commit
+  // is within the stored log.
   Raft(Config config, const Storage* storage);
 
   // Feeds one message from the network. Stale, duplicated or reordered
@@ -286,22 +305,28 @@ class Raft {
   // Advances logical time by one tick.
   void tick();
   // Starts an election now, as if the election timer had fired (with PreVote
-  // first if configured). Ignored on a leader.
+  // first if configured). Ignored on a leader, on a node that is not a voter
+  // (learners, removed or not yet added nodes), and while a conf change known
+  // to be committed is not yet applied.
   void campaign();
   // Appends a normal entry if this node is the leader. Errors:
   // "not_leader" (message names the leader hint, or "unknown"),
+  // "transfer_in_progress" (leadership is being handed over),
   // "entry_too_large", "proposals_dropped" (uncommitted_bytes_max reached).
   [[nodiscard]] Status propose(Bytes payload);
   // Appends a conf_change entry if this node is the leader. Errors:
-  // "not_leader", "conf_change_pending" (an earlier one is not yet applied),
-  // "bad_conf_change" (adding a member, removing a non-member, removing the
-  // last voter, ...).
+  // "not_leader", "transfer_in_progress", "conf_change_pending" (an earlier
+  // one is not yet applied), "bad_conf_change" (adding a member, removing a
+  // non-member, removing the last voter, node id 0, demoting a voter),
+  // "entry_too_large" (the encoded change exceeds entry_bytes_max).
   [[nodiscard]] Status propose_conf_change(const ConfChange& cc);
   // Asks for a linearizable read point. The answer arrives in a later
   // Ready::read_states with the same context: once applied() >= its index,
   // local state reflects every write committed before this call. A follower
-  // asks the leader. Errors: "not_leader" (no leader known), "learner"
-  // is not an error: learners may ask too.
+  // or learner asks the leader. Errors: "not_leader" (no leader known),
+  // "reads_dropped" (pending_reads_max reached on the leader). A request the
+  // leader cannot confirm (it lost leadership, a message was lost) is never
+  // answered: the caller times out and asks again.
   [[nodiscard]] Status read_index(Bytes context);
   // Leader only: hands leadership to voter `to` once its log is up to date
   // (sends timeout_now); refuses proposals meanwhile, gives up after an
@@ -321,12 +346,17 @@ class Raft {
   std::uint64_t term() const { return term_; }
   NodeId vote() const { return vote_; }
   NodeId leader() const { return lead_; }
-  // The membership as of applied() (conf changes take effect when applied).
+  // The membership as of applied() (conf changes take effect when applied;
+  // a snapshot received from the leader takes effect when accepted).
   const ConfState& conf_state() const { return conf_; }
   bool is_learner() const;
   std::uint64_t commit() const { return committed_; }
   std::uint64_t applied() const { return applied_; }
   std::uint64_t last_index() const;
+  // Index of the first entry of the log; everything before it is summarised
+  // by the (persisted or unstable) snapshot, whose term entry_term() still
+  // knows.
+  std::uint64_t first_index() const;
   // Term of entry `index` in the (persisted + unstable) log, if present.
   std::optional<std::uint64_t> entry_term(std::uint64_t index) const;
   // Entries [lo, hi) of the log. Precondition: 1 <= lo <= hi <= last_index()+1.
@@ -335,6 +365,14 @@ class Raft {
   const Progress* progress(NodeId peer) const;
 
  private:
+  // A read request the leader holds until a heartbeat round confirms it.
+  struct PendingRead {
+    std::uint64_t index = 0;  // commit index the read must wait for
+    std::uint64_t round = 0;  // heartbeat round that confirms it (0: deferred)
+    NodeId from = kNoNode;    // the node to answer (cfg_.id: a local request)
+    Bytes context;
+  };
+
   // log
   std::uint64_t log_term_at(std::uint64_t index) const;  // aborts if absent
   std::vector<Entry> slice(std::uint64_t lo, std::uint64_t hi, std::uint64_t bytes_max) const;
@@ -342,6 +380,15 @@ class Raft {
   bool is_up_to_date(std::uint64_t last_index, std::uint64_t last_term) const;
   std::uint64_t find_conflict_by_term(std::uint64_t index, std::uint64_t term) const;
   void commit_to(std::uint64_t index);
+  bool committed_in_current_term() const;
+
+  // membership
+  bool is_voter(NodeId id) const;
+  bool is_member(NodeId id) const;
+  // A voter with no snapshot still to persist may start elections.
+  bool promotable() const;
+  void apply_conf_change(const ConfChange& cc);
+  void add_progress(NodeId id);
 
   // roles
   void reset(std::uint64_t term);
@@ -349,26 +396,39 @@ class Raft {
   void become_pre_candidate();
   void become_candidate();
   void become_leader();
-  void start_election(bool pre);
-  std::size_t quorum() const { return cfg_.voters.size() / 2 + 1; }
-  // Records a vote response; returns (granted, rejected) counts so far.
+  // Starts an election unless this node may not: not a voter, or a conf
+  // change it knows is committed is not yet applied (its membership is stale).
+  void hup(bool pre, bool transfer);
+  void start_election(bool pre, bool transfer);
+  std::size_t quorum() const { return conf_.voters.size() / 2 + 1; }
+  // Records a vote response; returns (granted, rejected) counts of voters.
   std::pair<std::size_t, std::size_t> tally(NodeId from, bool granted);
 
   void send(Message m);
   void handle_append(const Message& m);
   void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
   void step_leader(const Message& m);
   void step_candidate(const Message& m);
   void step_follower(const Message& m);
+  void reject_read(const Message& m);
 
   // replication
   bool send_append(NodeId to, bool send_if_empty);
-  void send_heartbeat(NodeId to);
+  bool send_snapshot(NodeId to);
+  void send_heartbeat(NodeId to, const Bytes& context);
+  void send_timeout_now(NodeId to);
   void bcast_append();
   void bcast_heartbeat();
   bool maybe_commit();
   bool paused(const Progress& pr) const;
   void become(Progress& pr, Progress::State state);
+  Status check_proposal() const;
+
+  // reads
+  void add_read(NodeId from, Bytes context);
+  void start_read_round();
+  void release_reads();
 
   void check_invariants() const;
 
@@ -382,8 +442,11 @@ class Raft {
   NodeId lead_ = kNoNode;
   Role role_ = Role::follower;
 
-  // The log is storage (persisted) followed by unstable_ (not yet handed to
-  // the disk or handed out but not yet acknowledged by advance()).
+  // The log is an optional snapshot and storage (persisted), followed by
+  // unstable_ (not yet handed to the disk or handed out but not yet
+  // acknowledged by advance()). An unstable snapshot replaces everything
+  // before it: storage is not consulted below unstable_offset_ then.
+  std::optional<Snapshot> unstable_snapshot_;
   std::vector<Entry> unstable_;
   std::uint64_t unstable_offset_ = 1;  // index of unstable_[0]
   std::uint64_t committed_ = 0;
@@ -395,8 +458,22 @@ class Raft {
   std::uint32_t randomized_election_ticks_ = 0;
 
   std::map<NodeId, bool> votes_;
-  std::map<NodeId, Progress> progress_;  // leader only
+  std::map<NodeId, Progress> progress_;  // leader only: voters and learners
   std::uint64_t uncommitted_bytes_ = 0;  // leader only
+  // Leader only: index of the latest conf change that may be in the log; a
+  // new one waits until applied_ reaches it.
+  std::uint64_t pending_conf_index_ = 0;
+  // Leader only: the voter leadership is being handed to, and for how long.
+  NodeId transferee_ = kNoNode;
+  std::uint32_t transfer_elapsed_ = 0;
+
+  // Leader only: reads in request order; those with round 0 wait for the
+  // first commit of this term. read_acks_ holds each voter's highest
+  // acknowledged round. Rounds only grow, across terms too.
+  std::deque<PendingRead> pending_reads_;
+  std::map<NodeId, std::uint64_t> read_acks_;
+  std::uint64_t read_round_ = 0;
+  std::vector<ReadState> read_states_;  // answered, not yet handed out
 
   std::vector<Message> msgs_;
   HardState prev_hard_state_;

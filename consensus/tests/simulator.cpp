@@ -7,10 +7,90 @@ namespace custos::consensus::sim {
 
 namespace {
 
+const char* entry_kind(EntryType t) {
+  switch (t) {
+    case EntryType::normal:
+      return "normal";
+    case EntryType::noop:
+      return "noop";
+    case EntryType::conf_change:
+      return "conf_change";
+  }
+  return "?";
+}
+
 std::string describe(const Entry& e) {
   return "{index " + std::to_string(e.index) + ", term " + std::to_string(e.term) + ", " +
-         (e.type == EntryType::noop ? "noop" : "normal") + ", " + std::to_string(e.payload.size()) +
-         " bytes}";
+         entry_kind(e.type) + ", " + std::to_string(e.payload.size()) + " bytes}";
+}
+
+std::string describe(const ConfState& c) {
+  std::string out = "{voters";
+  for (NodeId v : c.voters) out += " " + std::to_string(v);
+  out += "; learners";
+  for (NodeId l : c.learners) out += " " + std::to_string(l);
+  return out + "}";
+}
+
+// FNV-1a over everything that makes an entry what it is.
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::uint64_t hash_after(std::uint64_t h, const Entry& e) {
+  h = mix(h, e.index);
+  h = mix(h, e.term);
+  h = mix(h, static_cast<std::uint64_t>(e.type));
+  for (std::uint8_t b : e.payload) h = mix(h, b);
+  return h;
+}
+
+// Snapshot data: the state machine itself, (index, hash), 16 bytes.
+Bytes encode_state(std::uint64_t index, std::uint64_t hash) {
+  Bytes out;
+  for (std::uint64_t v : {index, hash}) {
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  return out;
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> decode_state(const Bytes& b) {
+  if (b.size() != 16) return std::nullopt;
+  std::uint64_t v[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    for (int i = 0; i < 8; ++i) v[k] = (v[k] << 8) | b[static_cast<std::size_t>(8 * k + i)];
+  }
+  return std::pair{v[0], v[1]};
+}
+
+// The checker's own model of a membership change, written apart from
+// Raft's so that a wrong change in Raft is caught rather than copied.
+ConfState changed(ConfState c, const ConfChange& cc) {
+  auto has = [](const std::vector<NodeId>& ids, NodeId id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  if (cc.type == ConfChangeType::remove_node || cc.type == ConfChangeType::add_voter) {
+    std::erase(c.learners, cc.node);
+  }
+  if (cc.type == ConfChangeType::remove_node) std::erase(c.voters, cc.node);
+  if (cc.type == ConfChangeType::add_voter && !has(c.voters, cc.node)) {
+    c.voters.push_back(cc.node);
+  }
+  if (cc.type == ConfChangeType::add_learner && !has(c.voters, cc.node) &&
+      !has(c.learners, cc.node)) {
+    c.learners.push_back(cc.node);
+  }
+  std::sort(c.voters.begin(), c.voters.end());
+  std::sort(c.learners.begin(), c.learners.end());
+  return c;
+}
+
+std::size_t majority(const ConfState& c) {
+  return c.voters.size() / 2 + 1;
 }
 
 }  // namespace
@@ -20,7 +100,19 @@ std::string replay_command(const Options& o) {
          " --nodes " + std::to_string(o.nodes);
 }
 
+Options scripted(std::uint32_t nodes) {
+  Options o;
+  o.nodes = nodes;
+  o.faults = false;
+  o.msg_bytes_max = 1;
+  return o;
+}
+
 Simulator::Simulator(Options options) : o_(options), prng_(options.seed) {
+  ConfState initial;
+  for (NodeId id = 1; id <= o_.nodes; ++id) initial.voters.push_back(id);
+  conf_history_[0] = initial;
+  next_id_ = o_.nodes + 1;
   for (NodeId id = 1; id <= o_.nodes; ++id) {
     Node& n = nodes_[id];
     n.raft = std::make_unique<Raft>(config_for(id), &n.disk);
@@ -30,7 +122,9 @@ Simulator::Simulator(Options options) : o_(options), prng_(options.seed) {
 Config Simulator::config_for(NodeId id) const {
   Config c;
   c.id = id;
-  for (NodeId v = 1; v <= o_.nodes; ++v) c.voters.push_back(v);
+  // Every node, also one added later, starts from the initial membership:
+  // it replays the conf changes from the log or takes a snapshot's.
+  c.voters = conf_history_.at(0).voters;
   c.election_ticks = 10;
   c.heartbeat_ticks = 2;
   c.msg_bytes_max = o_.msg_bytes_max;
@@ -40,8 +134,15 @@ Config Simulator::config_for(NodeId id) const {
   c.uncommitted_bytes_max = 4096;
   c.pre_vote = o_.pre_vote;
   c.check_quorum = o_.check_quorum;
+  c.pending_reads_max = 64;
   c.seed = o_.seed;
   return c;
+}
+
+std::vector<NodeId> Simulator::node_ids() const {
+  std::vector<NodeId> out;
+  for (const auto& [id, n] : nodes_) out.push_back(id);
+  return out;
 }
 
 std::vector<NodeId> Simulator::up_nodes() const {
@@ -56,6 +157,11 @@ const Raft* Simulator::raft(NodeId id) const {
   return nodes_.at(id).raft.get();
 }
 
+std::uint64_t Simulator::sent(MessageType type) const {
+  auto it = sent_.find(type);
+  return it == sent_.end() ? 0 : it->second;
+}
+
 NodeId Simulator::leader() const {
   NodeId best = kNoNode;
   std::uint64_t best_term = 0;
@@ -66,6 +172,10 @@ NodeId Simulator::leader() const {
     }
   }
   return best;
+}
+
+const ConfState& Simulator::conf_at(std::uint64_t index) const {
+  return std::prev(conf_history_.upper_bound(index))->second;
 }
 
 std::string Simulator::dump() const {
@@ -79,9 +189,10 @@ std::string Simulator::dump() const {
     const Raft& r = *n.raft;
     out += std::string(to_string(r.role())) + " term " + std::to_string(r.term()) + " vote " +
            std::to_string(r.vote()) + " lead " + std::to_string(r.leader()) + " commit " +
-           std::to_string(r.commit()) + " applied " + std::to_string(n.applied.size()) + " last " +
-           std::to_string(r.last_index()) + " last_term " +
-           std::to_string(*r.entry_term(r.last_index())) + "\n";
+           std::to_string(r.commit()) + " applied " + std::to_string(n.sm_index) + " first " +
+           std::to_string(r.first_index()) + " last " + std::to_string(r.last_index()) +
+           " last_term " + std::to_string(*r.entry_term(r.last_index())) + " conf " +
+           describe(r.conf_state()) + "\n";
   }
   return out;
 }
@@ -99,7 +210,8 @@ bool Simulator::link_up(NodeId from, NodeId to) const {
 }
 
 void Simulator::send(const Message& m) {
-  if (!link_up(m.from, m.to)) return;
+  ++sent_[m.type];
+  if (!link_up(m.from, m.to) || !nodes_.count(m.to)) return;
   const int copies = !o_.faults                  ? 1
                      : prng_.chance(o_.loss_pct) ? 0
                      : prng_.chance(o_.dup_pct)  ? 2
@@ -117,11 +229,102 @@ void Simulator::deliver(const Message& m) {
   check_node(m.to);
 }
 
-// Persist, then send, then apply: the order the Storage contract demands.
+// The state machine restarts from a snapshot: it must be the state every
+// node that applied up to that index had.
+void Simulator::restore_state_machine(NodeId id, const Snapshot& snap) {
+  Node& n = nodes_.at(id);
+  n.applied.clear();
+  n.sm_index = 0;
+  n.sm_hash = 0;
+  if (snap.empty()) return;
+  const std::string who = "node " + std::to_string(id);
+  auto state = decode_state(snap.data);
+  if (!state || state->first != snap.meta.index) {
+    fail("safety", who + ": snapshot at " + std::to_string(snap.meta.index) +
+                       " does not hold the state machine at that index");
+    return;
+  }
+  auto it = state_hash_.find(snap.meta.index);
+  if (it == state_hash_.end() || it->second != state->second) {
+    fail("safety", who + ": snapshot at " + std::to_string(snap.meta.index) +
+                       " differs from the state applied there");
+    return;
+  }
+  if (!(snap.meta.conf == conf_at(snap.meta.index))) {
+    fail("safety", who + ": snapshot at " + std::to_string(snap.meta.index) + " has membership " +
+                       describe(snap.meta.conf) + ", the log says " +
+                       describe(conf_at(snap.meta.index)));
+    return;
+  }
+  n.sm_index = state->first;
+  n.sm_hash = state->second;
+}
+
+void Simulator::apply_entry(NodeId id, const Entry& e) {
+  Node& n = nodes_.at(id);
+  const std::string who = "node " + std::to_string(id);
+  if (e.index != n.sm_index + 1) {
+    fail("safety", who + " applied " + describe(e) + " after index " + std::to_string(n.sm_index));
+    return;
+  }
+  n.sm_index = e.index;
+  n.sm_hash = hash_after(n.sm_hash, e);
+  n.applied.push_back(e);
+  auto [h, fresh_hash] = state_hash_.try_emplace(e.index, n.sm_hash);
+  auto [it, fresh] = committed_.try_emplace(e.index, Committed{e, n.raft->term()});
+  if (!fresh && !(it->second.entry == e)) {
+    fail("safety", "state machine safety: " + who + " applied " + describe(e) +
+                       " where another node applied " + describe(it->second.entry));
+    return;
+  }
+  if (!fresh_hash && h->second != n.sm_hash) {
+    fail("safety", "state machine safety: " + who + " reached a different state at index " +
+                       std::to_string(e.index));
+    return;
+  }
+  if (fresh && e.type == EntryType::conf_change) {
+    Result<ConfChange> cc = decode_conf_change(e.payload);
+    if (!cc.ok()) {
+      fail("safety", who + " applied an undecodable conf change " + describe(e));
+      return;
+    }
+    conf_history_[e.index] = changed(conf_at(e.index - 1), *cc);
+  }
+  if (fresh) check_on_quorum_of_disks(e.index);
+}
+
+void Simulator::check_read_state(NodeId id, const ReadState& rs) {
+  Node& n = nodes_.at(id);
+  n.read_states.push_back(rs);
+  ++reads_answered_;
+  const std::string context(rs.context.begin(), rs.context.end());
+  auto it = reads_.find(context);
+  if (it == reads_.end() || it->second.node != id) {
+    fail("safety", "node " + std::to_string(id) + " got an answer to read " + context +
+                       " it never asked for");
+    return;
+  }
+  // Linearizable: the read point covers every write committed before the
+  // request, so applying up to it reflects them all.
+  if (rs.index < it->second.committed_before) {
+    fail("safety", "stale read: " + context + " on node " + std::to_string(id) + " got index " +
+                       std::to_string(rs.index) + " but " +
+                       std::to_string(it->second.committed_before) +
+                       " was committed before it was asked");
+  }
+}
+
+// Persist (snapshot, then entries, then hard state), then send, then apply:
+// the order the Storage contract demands.
 void Simulator::write_ready(NodeId id) {
   Node& n = nodes_.at(id);
   if (!n.raft || !n.raft->has_ready()) return;
   Ready rd = n.raft->ready();
+  if (rd.snapshot) {
+    n.disk.apply_snapshot(*rd.snapshot);
+    restore_state_machine(id, *rd.snapshot);
+    ++snapshots_restored_;
+  }
   if (!rd.entries.empty()) {
     const std::uint64_t first = rd.entries.front().index;
     const bool truncates = first <= n.disk.last_index();
@@ -135,21 +338,20 @@ void Simulator::write_ready(NodeId id) {
   }
   if (rd.hard_state) n.disk.set_hard_state(*rd.hard_state);
   for (const Message& m : rd.messages) send(m);
+  bool conf_changed = rd.snapshot.has_value();
   for (const Entry& e : rd.committed_entries) {
-    if (e.index != n.applied.size() + 1) {
-      fail("safety", "node " + std::to_string(id) + " applied " + describe(e) + " out of order");
-      break;
-    }
-    n.applied.push_back(e);
-    auto [it, fresh] = committed_.try_emplace(e.index, Committed{e, n.raft->term()});
-    if (fresh) {
-      check_on_quorum_of_disks(e.index);
-    } else if (!(it->second.entry == e)) {
-      fail("safety", "state machine safety: node " + std::to_string(id) + " applied " +
-                         describe(e) + " where another node applied " + describe(it->second.entry));
-    }
+    if (!failure_.ok()) break;
+    apply_entry(id, e);
+    conf_changed = conf_changed || e.type == EntryType::conf_change;
   }
+  for (const ReadState& rs : rd.read_states) check_read_state(id, rs);
   n.raft->advance(rd);
+  if (conf_changed && failure_.ok() && !(n.raft->conf_state() == conf_at(n.sm_index))) {
+    fail("safety", "node " + std::to_string(id) + " has membership " +
+                       describe(n.raft->conf_state()) + " at applied index " +
+                       std::to_string(n.sm_index) + ", the log says " +
+                       describe(conf_at(n.sm_index)));
+  }
   check_node(id);
 }
 
@@ -162,6 +364,9 @@ void Simulator::crash(NodeId id) {
     n.disk.set_hard_state(hs);
   }
   n.applied.clear();
+  n.sm_index = 0;
+  n.sm_hash = 0;
+  n.checked_terms.clear();
   n.leader_checked_term = 0;
   n.leader_checked_upto = 0;
 }
@@ -170,7 +375,29 @@ void Simulator::restart(NodeId id) {
   Node& n = nodes_.at(id);
   if (n.raft) return;
   n.raft = std::make_unique<Raft>(config_for(id), &n.disk);
+  restore_state_machine(id, n.disk.snapshot());
+  if (failure_.ok() && !(n.raft->conf_state() == conf_at(n.sm_index))) {
+    fail("safety", "node " + std::to_string(id) + " restarted with membership " +
+                       describe(n.raft->conf_state()) + ", the log says " +
+                       describe(conf_at(n.sm_index)));
+  }
   check_node(id);
+}
+
+void Simulator::add_node(NodeId id) {
+  auto [it, fresh] = nodes_.try_emplace(id);
+  if (!fresh) return;
+  it->second.raft = std::make_unique<Raft>(config_for(id), &it->second.disk);
+  next_id_ = std::max(next_id_, id + 1);
+  check_node(id);
+}
+
+Status Simulator::compact(NodeId id) {
+  Node& n = nodes_.at(id);
+  if (!n.raft) return make_error("down", "node is crashed");
+  if (n.sm_index <= n.disk.snapshot().meta.index) return make_error("stale", "nothing new");
+  // conf_state() is the membership as of applied(), the index compacted here.
+  return n.disk.compact(n.sm_index, n.raft->conf_state(), encode_state(n.sm_index, n.sm_hash));
 }
 
 void Simulator::partition(const std::set<NodeId>& a, const std::set<NodeId>& b) {
@@ -211,6 +438,31 @@ Status Simulator::propose(NodeId id, std::string payload) {
   return s;
 }
 
+Status Simulator::propose_conf_change(NodeId id, const ConfChange& cc) {
+  Node& n = nodes_.at(id);
+  if (!n.raft) return make_error("down", "node is crashed");
+  Status s = n.raft->propose_conf_change(cc);
+  check_node(id);
+  return s;
+}
+
+Status Simulator::transfer(NodeId id, NodeId to) {
+  Node& n = nodes_.at(id);
+  if (!n.raft) return make_error("down", "node is crashed");
+  Status s = n.raft->transfer_leadership(to);
+  check_node(id);
+  return s;
+}
+
+Status Simulator::read_index(NodeId id, std::string context) {
+  Node& n = nodes_.at(id);
+  if (!n.raft) return make_error("down", "node is crashed");
+  reads_[context] = ReadRequest{id, max_commit_seen_};
+  Status s = n.raft->read_index(Bytes(context.begin(), context.end()));
+  check_node(id);
+  return s;
+}
+
 std::size_t Simulator::settle(const Filter& allow) {
   std::size_t delivered = 0;
   for (std::size_t round = 0; round < 10000; ++round) {
@@ -230,8 +482,46 @@ std::size_t Simulator::settle(const Filter& allow) {
 
 // ---------------------------------------------------------------- random run
 
+void Simulator::random_conf_change() {
+  const NodeId l = leader();
+  if (l == kNoNode) return;
+  const ConfState& conf = raft(l)->conf_state();
+  ConfChange cc;
+  switch (prng_.below(3)) {
+    case 0:  // a fresh node joins, mostly as a learner first
+      if (next_id_ > o_.nodes + o_.nodes_added_max) return;
+      if (conf.voters.size() >= o_.voters_max) return;
+      cc.type = prng_.chance(75) ? ConfChangeType::add_learner : ConfChangeType::add_voter;
+      cc.node = next_id_;
+      break;
+    case 1:  // promote a learner
+      if (conf.learners.empty() || conf.voters.size() >= o_.voters_max) return;
+      cc.type = ConfChangeType::add_voter;
+      cc.node = conf.learners[prng_.below(conf.learners.size())];
+      break;
+    default: {  // remove a member; never below two voters
+      std::vector<NodeId> members = conf.learners;
+      if (conf.voters.size() > 2)
+        members.insert(members.end(), conf.voters.begin(), conf.voters.end());
+      if (members.empty()) return;
+      cc.type = ConfChangeType::remove_node;
+      cc.node = members[prng_.below(members.size())];
+      break;
+    }
+  }
+  if (propose_conf_change(l, cc).ok() && cc.node == next_id_) add_node(cc.node);
+}
+
+void Simulator::random_transfer() {
+  const NodeId l = leader();
+  if (l == kNoNode) return;
+  const std::vector<NodeId>& voters = raft(l)->conf_state().voters;
+  (void)transfer(l, voters[prng_.below(voters.size())]);  // may pick itself: refused
+}
+
 void Simulator::random_step() {
   ++now_tick_;
+  const std::vector<NodeId> ids = node_ids();
   // Faults.
   if (prng_.below(1000) < o_.crash_per_mille) {
     std::vector<NodeId> up = up_nodes();
@@ -242,9 +532,9 @@ void Simulator::random_step() {
   }
   if (prng_.below(1000) < o_.partition_per_mille) {
     std::set<NodeId> a, b;
-    for (NodeId id = 1; id <= o_.nodes; ++id) (prng_.chance(50) ? a : b).insert(id);
+    for (NodeId id : ids) (prng_.chance(50) ? a : b).insert(id);
     if (prng_.chance(30)) {
-      cut_one_way(1 + prng_.below(o_.nodes), 1 + prng_.below(o_.nodes));  // asymmetric
+      cut_one_way(ids[prng_.below(ids.size())], ids[prng_.below(ids.size())]);  // asymmetric
     } else {
       partition(a, b);
     }
@@ -254,10 +544,15 @@ void Simulator::random_step() {
   // Clients.
   if (prng_.chance(o_.propose_pct)) {
     const NodeId target =
-        leader() != kNoNode && prng_.chance(80) ? leader() : 1 + prng_.below(o_.nodes);
+        leader() != kNoNode && prng_.chance(80) ? leader() : ids[prng_.below(ids.size())];
     (void)propose(target,
                   "p" + std::to_string(++proposals_) + "-" + std::string(prng_.below(40), 'x'));
   }
+  if (prng_.chance(o_.read_pct)) {
+    (void)read_index(ids[prng_.below(ids.size())], "r" + std::to_string(++reads_made_));
+  }
+  if (prng_.below(1000) < o_.conf_change_per_mille) random_conf_change();
+  if (prng_.below(1000) < o_.transfer_per_mille) random_transfer();
 
   // Network: every due message, in random order.
   std::vector<InFlight> due, later;
@@ -267,9 +562,10 @@ void Simulator::random_step() {
   for (const InFlight& f : due) deliver(f.m);
 
   // Disks: some nodes write their Ready this step, the rest stay exposed to
-  // a crash with unpersisted state.
+  // a crash with unpersisted state; some compact what they applied.
   for (NodeId id : up_nodes()) {
     if (prng_.chance(o_.ready_pct)) write_ready(id);
+    if (prng_.chance(o_.compact_pct)) (void)compact(id);
   }
 
   // Clock: a node occasionally misses a tick (clock skew).
@@ -283,7 +579,7 @@ void Simulator::random_step() {
 
 NodeId Simulator::stabilise(std::uint32_t ticks_max) {
   heal();
-  for (NodeId id = 1; id <= o_.nodes; ++id) restart(id);
+  for (NodeId id : node_ids()) restart(id);
   const bool faults = o_.faults;
   o_.faults = false;
   std::string final_payload = "final-" + std::to_string(o_.seed);
@@ -301,12 +597,18 @@ NodeId Simulator::stabilise(std::uint32_t ticks_max) {
         proposed_at_tick = t;
       }
       settle();
-      const std::vector<Entry>& la = nodes_.at(l).applied;
-      bool converged = proposed && !la.empty() &&
-                       la.back().payload == Bytes(final_payload.begin(), final_payload.end()) &&
-                       nodes_.at(l).raft->last_index() == la.size();
-      for (const auto& [id, n] : nodes_) {
-        converged = converged && n.applied.size() == la.size();
+      // Every member applied everything; removed nodes (still running, and
+      // still trying to disturb) and never-admitted ones are left out.
+      const Node& ln = nodes_.at(l);
+      bool converged =
+          proposed && !ln.applied.empty() &&
+          ln.applied.back().payload == Bytes(final_payload.begin(), final_payload.end()) &&
+          ln.raft->last_index() == ln.sm_index;
+      const ConfState& conf = ln.raft->conf_state();
+      for (const std::vector<NodeId>* ids : {&conf.voters, &conf.learners}) {
+        for (NodeId id : *ids) {
+          converged = converged && nodes_.at(id).sm_index == ln.sm_index;
+        }
       }
       if (converged) {
         result = l;
@@ -324,7 +626,7 @@ Status Simulator::run() {
   if (!failure_.ok()) return failure_;
   if (stabilise(o_.quiet_ticks_max) == kNoNode) {
     fail("liveness",
-         "no leader with every node applying the same entries after healing:\n" + dump());
+         "no leader with every member applying the same entries after healing:\n" + dump());
   }
   return failure_;
 }
@@ -334,6 +636,7 @@ Status Simulator::run() {
 void Simulator::check_node(NodeId id) {
   const Node& n = nodes_.at(id);
   if (!n.raft || !failure_.ok()) return;
+  max_commit_seen_ = std::max(max_commit_seen_, n.raft->commit());
   check_log_matching(id);
   check_leader(id);
 }
@@ -343,16 +646,27 @@ void Simulator::check_node(NodeId id) {
 void Simulator::check_log_matching(NodeId id) {
   Node& n = nodes_.at(id);
   const Raft& r = *n.raft;
-  const std::uint64_t last = r.last_index();
-  std::uint64_t first_changed = 1;
-  while (first_changed <= last && first_changed <= n.checked_terms.size() &&
-         n.checked_terms[first_changed - 1] == *r.entry_term(first_changed)) {
-    ++first_changed;
+  const std::uint64_t first = r.first_index(), last = r.last_index();
+  // Terms checked before a compaction or snapshot are no longer in the log.
+  if (n.checked_first != first) {
+    const std::uint64_t drop = first > n.checked_first ? first - n.checked_first : UINT64_MAX;
+    if (drop >= n.checked_terms.size()) {
+      n.checked_terms.clear();
+    } else {
+      n.checked_terms.erase(n.checked_terms.begin(),
+                            n.checked_terms.begin() + static_cast<std::ptrdiff_t>(drop));
+    }
+    n.checked_first = first;
   }
-  n.checked_terms.resize(first_changed - 1);
-  if (first_changed > last) return;
-  const std::vector<Entry> tail = r.log_slice(first_changed, last + 1);
-  std::uint64_t prev_term = *r.entry_term(first_changed - 1);
+  std::uint64_t next = first;
+  while (next <= last && next - first < n.checked_terms.size() &&
+         n.checked_terms[next - first] == *r.entry_term(next)) {
+    ++next;
+  }
+  n.checked_terms.resize(next - first);
+  if (next > last) return;
+  const std::vector<Entry> tail = r.log_slice(next, last + 1);
+  std::uint64_t prev_term = *r.entry_term(next - 1);
   for (const Entry& e : tail) {
     // Only durable entries are registered (see check_disk_log): an entry a
     // lone leader appended and lost in a crash was never observable.
@@ -398,12 +712,14 @@ void Simulator::check_leader(NodeId id) {
     return;
   }
   // Leader completeness: every entry applied anywhere while the applier was
-  // at a term <= this leader's is in this leader's log.
+  // at a term <= this leader's is in this leader's log (or its snapshot).
   if (n.leader_checked_term != r.term()) {
     n.leader_checked_term = r.term();
     n.leader_checked_upto = 0;
   }
-  for (auto c = committed_.upper_bound(n.leader_checked_upto); c != committed_.end(); ++c) {
+  const std::uint64_t snapshot_index = r.first_index() - 1;
+  for (auto c = committed_.upper_bound(std::max(n.leader_checked_upto, snapshot_index - 1));
+       c != committed_.end(); ++c) {
     if (c->second.seen_term > r.term()) continue;
     std::optional<std::uint64_t> t = r.entry_term(c->first);
     if (!t || *t != c->second.entry.term) {
@@ -416,18 +732,32 @@ void Simulator::check_leader(NodeId id) {
   }
 }
 
-// A committed entry must be durable on a quorum, whatever crashes follow.
+// A committed entry must be durable on a majority of the voters that
+// committed it. With changes taking effect when applied, that leader
+// counted either the membership before the last change preceding the entry
+// or the one after it (a leader applies every change it knows committed
+// before campaigning, and a new change waits for the previous one).
 void Simulator::check_on_quorum_of_disks(std::uint64_t index) {
   const Committed& c = committed_.at(index);
-  std::size_t holders = 0;
-  for (const auto& [id, n] : nodes_) {
-    Result<std::uint64_t> t = n.disk.term(index);
-    if (t.ok() && *t == c.entry.term) ++holders;
+  auto holders = [&](const ConfState& conf) {
+    std::size_t n = 0;
+    for (NodeId v : conf.voters) {
+      const MemoryStorage& disk = nodes_.at(v).disk;
+      Result<std::uint64_t> t = disk.term(index);
+      if (index <= disk.snapshot().meta.index || (t.ok() && *t == c.entry.term)) ++n;
+    }
+    return n;
+  };
+  auto after = std::prev(conf_history_.lower_bound(index));  // last change before the entry
+  std::string seen;
+  for (int k = 0; k < 2; ++k) {
+    const std::size_t h = holders(after->second);
+    if (h >= majority(after->second)) return;
+    seen += (seen.empty() ? "" : ", ") + std::to_string(h) + " of " + describe(after->second);
+    if (after == conf_history_.begin()) break;
+    --after;
   }
-  if (holders < o_.nodes / 2 + 1) {
-    fail("safety",
-         "committed " + describe(c.entry) + " is on only " + std::to_string(holders) + " disks");
-  }
+  fail("safety", "committed " + describe(c.entry) + " is on too few disks: " + seen);
 }
 
 }  // namespace custos::consensus::sim
