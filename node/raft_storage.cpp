@@ -1,0 +1,332 @@
+#include "node/raft_storage.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <cstdlib>
+
+namespace custos::node {
+namespace {
+
+using consensus::ConfState;
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::HardState;
+using consensus::Snapshot;
+
+// Key layout: "e" + be64(index) -> entry; "hs" -> hard state; "snap" -> the
+// latest snapshot; "format" -> kFormat. Big-endian so entries iterate in
+// index order.
+constexpr std::string_view kFormat = "custos-raft/1";
+constexpr std::string_view kFormatKey = "format";
+constexpr std::string_view kHardStateKey = "hs";
+constexpr std::string_view kSnapshotKey = "snap";
+constexpr char kEntryPrefix = 'e';
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "custos raft storage: fatal: %s\n", why.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+void put64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+std::string entry_key(std::uint64_t index) {
+  std::string k(1, kEntryPrefix);
+  put64(k, index);
+  return k;
+}
+
+// Reads what put64 and friends wrote; anything malformed is corruption.
+class Reader {
+ public:
+  Reader(std::string_view in, const char* what) : in_(in), what_(what) {}
+  std::uint64_t u64() {
+    need(8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(in_[pos_++]);
+    return v;
+  }
+  std::uint8_t u8() {
+    need(1);
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  Bytes bytes(std::size_t n) {
+    need(n);
+    Bytes out(in_.begin() + static_cast<std::ptrdiff_t>(pos_),
+              in_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
+    pos_ += n;
+    return out;
+  }
+  Bytes rest() { return bytes(in_.size() - pos_); }
+  void end() const {
+    if (pos_ != in_.size()) die(std::string("trailing bytes in stored ") + what_);
+  }
+
+ private:
+  void need(std::size_t n) const {
+    if (in_.size() - pos_ < n) die(std::string("truncated stored ") + what_);
+  }
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  const char* what_;
+};
+
+std::string encode_entry(const Entry& e) {
+  std::string out;
+  put64(out, e.term);
+  out.push_back(static_cast<char>(e.type));
+  out.append(e.payload.begin(), e.payload.end());
+  return out;
+}
+
+Entry decode_entry(std::uint64_t index, std::string_view value) {
+  Reader r(value, "entry");
+  Entry e;
+  e.index = index;
+  e.term = r.u64();
+  std::uint8_t type = r.u8();
+  if (type > static_cast<std::uint8_t>(EntryType::conf_change)) die("unknown stored entry type");
+  e.type = static_cast<EntryType>(type);
+  e.payload = r.rest();
+  return e;
+}
+
+std::string encode_hard_state(const HardState& hs) {
+  std::string out;
+  put64(out, hs.term);
+  put64(out, hs.vote);
+  put64(out, hs.commit);
+  return out;
+}
+
+HardState decode_hard_state(std::string_view value) {
+  Reader r(value, "hard state");
+  HardState hs;
+  hs.term = r.u64();
+  hs.vote = r.u64();
+  hs.commit = r.u64();
+  r.end();
+  return hs;
+}
+
+void put_ids(std::string& out, const std::vector<consensus::NodeId>& ids) {
+  put64(out, ids.size());
+  for (auto id : ids) put64(out, id);
+}
+
+std::vector<consensus::NodeId> read_ids(Reader& r) {
+  std::uint64_t n = r.u64();
+  if (n > 1 << 16) die("stored membership is implausibly large");
+  std::vector<consensus::NodeId> ids(n);
+  for (auto& id : ids) id = r.u64();
+  return ids;
+}
+
+std::string encode_snapshot(const Snapshot& s) {
+  std::string out;
+  put64(out, s.meta.index);
+  put64(out, s.meta.term);
+  put_ids(out, s.meta.conf.voters);
+  put_ids(out, s.meta.conf.learners);
+  out.append(s.data.begin(), s.data.end());
+  return out;
+}
+
+Snapshot decode_snapshot(std::string_view value) {
+  Reader r(value, "snapshot");
+  Snapshot s;
+  s.meta.index = r.u64();
+  s.meta.term = r.u64();
+  s.meta.conf.voters = read_ids(r);
+  s.meta.conf.learners = read_ids(r);
+  s.data = r.rest();
+  return s;
+}
+
+Error unavailable(std::uint64_t index) {
+  return make_error("unavailable", "log index " + std::to_string(index) + " not in storage");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RaftStorage>> RaftStorage::open(const std::filesystem::path& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.keep_log_file_num = 4;
+  options.max_open_files = 128;
+  options.write_buffer_size = 8 << 20;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
+  if (!s.ok()) return make_error("raft_io", "cannot open the Raft log " + dir.string() + ": " + s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string format;
+  s = db->Get(rocksdb::ReadOptions(), std::string(kFormatKey), &format);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = db->Put(sync, std::string(kFormatKey), std::string(kFormat));
+    format = kFormat;
+  }
+  if (!s.ok()) return make_error("raft_io", dir.string() + ": " + s.ToString());
+  if (format != kFormat) {
+    return make_error("raft_io", dir.string() + " holds Raft log format \"" + format +
+                                     "\", this build reads \"" + std::string(kFormat) + "\"");
+  }
+  std::unique_ptr<RaftStorage> storage(new RaftStorage(std::move(db)));
+  storage->load();
+  return storage;
+}
+
+RaftStorage::RaftStorage(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+RaftStorage::~RaftStorage() = default;
+
+void RaftStorage::load() {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), std::string(kHardStateKey), &value);
+  if (s.ok()) hard_state_ = decode_hard_state(value);
+  else if (!s.IsNotFound()) die(s.ToString());
+  s = db_->Get(rocksdb::ReadOptions(), std::string(kSnapshotKey), &value);
+  if (s.ok()) snapshot_ = decode_snapshot(value);
+  else if (!s.IsNotFound()) die(s.ToString());
+
+  last_index_ = snapshot_.meta.index;
+  last_term_ = snapshot_.meta.term;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string upper = entry_key(UINT64_MAX);
+  it->SeekForPrev(upper);
+  if (it->Valid() && it->key().size() == 9 && it->key()[0] == kEntryPrefix) {
+    Reader r(std::string_view(it->key().data() + 1, 8), "entry key");
+    std::uint64_t index = r.u64();
+    if (index > last_index_) {
+      last_index_ = index;
+      last_term_ = decode_entry(index, it->value().ToStringView()).term;
+    }
+  }
+  if (!it->status().ok()) die(it->status().ToString());
+}
+
+consensus::HardState RaftStorage::hard_state() const {
+  std::lock_guard lock(mu_);
+  return hard_state_;
+}
+
+consensus::Snapshot RaftStorage::snapshot() const {
+  std::lock_guard lock(mu_);
+  return snapshot_;
+}
+
+std::uint64_t RaftStorage::first_index() const {
+  std::lock_guard lock(mu_);
+  return snapshot_.meta.index + 1;
+}
+
+std::uint64_t RaftStorage::last_index() const {
+  std::lock_guard lock(mu_);
+  return last_index_;
+}
+
+Result<std::uint64_t> RaftStorage::term(std::uint64_t index) const {
+  {
+    std::lock_guard lock(mu_);
+    if (index == snapshot_.meta.index) return snapshot_.meta.term;
+    if (index < snapshot_.meta.index || index > last_index_) return unavailable(index);
+    if (index == last_index_) return last_term_;
+  }
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry_key(index), &value);
+  if (s.IsNotFound()) die("log entry " + std::to_string(index) + " missing inside the log");
+  if (!s.ok()) die(s.ToString());
+  return decode_entry(index, value).term;
+}
+
+Result<std::vector<consensus::Entry>> RaftStorage::entries(std::uint64_t lo, std::uint64_t hi,
+                                                           std::uint64_t bytes_max) const {
+  {
+    std::lock_guard lock(mu_);
+    if (lo <= snapshot_.meta.index || lo >= hi || hi > last_index_ + 1) return unavailable(lo);
+  }
+  std::vector<Entry> out;
+  std::uint64_t bytes = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::uint64_t index = lo;
+  for (it->Seek(entry_key(lo)); index < hi; it->Next(), ++index) {
+    if (!it->Valid() || it->key().ToStringView() != entry_key(index)) {
+      if (!it->status().ok()) die(it->status().ToString());
+      die("log entry " + std::to_string(index) + " missing inside the log");
+    }
+    Entry e = decode_entry(index, it->value().ToStringView());
+    if (!out.empty() && bytes + e.payload.size() > bytes_max) break;
+    bytes += e.payload.size();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
+                       const std::vector<consensus::Entry>& entries,
+                       const std::optional<consensus::HardState>& hard_state) {
+  if (!snapshot && entries.empty() && !hard_state) return;
+  rocksdb::WriteBatch batch;
+  std::lock_guard lock(mu_);
+  consensus::Snapshot new_snapshot = snapshot_;
+  std::uint64_t new_last = last_index_;
+  std::uint64_t new_last_term = last_term_;
+  if (snapshot) {
+    // A snapshot from the leader replaces the whole log (Raft hands one out
+    // only when the log does not already hold its last entry).
+    batch.DeleteRange(entry_key(0), entry_key(std::max(new_last, snapshot->meta.index) + 1));
+    new_last = snapshot->meta.index;
+    new_last_term = snapshot->meta.term;
+    batch.Put(std::string(kSnapshotKey), encode_snapshot(*snapshot));
+    new_snapshot = *snapshot;
+  }
+  if (!entries.empty()) {
+    std::uint64_t first = entries.front().index;
+    if (first <= new_snapshot.meta.index || first > new_last + 1) {
+      die("entries starting at " + std::to_string(first) + " do not follow the log ending at " +
+          std::to_string(new_last));
+    }
+    if (first <= new_last) batch.DeleteRange(entry_key(first), entry_key(new_last + 1));
+    for (const Entry& e : entries) batch.Put(entry_key(e.index), encode_entry(e));
+    new_last = entries.back().index;
+    new_last_term = entries.back().term;
+  }
+  if (hard_state) batch.Put(std::string(kHardStateKey), encode_hard_state(*hard_state));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (auto s = db_->Write(sync, &batch); !s.ok()) die("cannot persist the Raft log: " + s.ToString());
+  snapshot_ = std::move(new_snapshot);
+  last_index_ = new_last;
+  last_term_ = new_last_term;
+  if (hard_state) hard_state_ = *hard_state;
+}
+
+Status RaftStorage::compact(std::uint64_t index, const consensus::ConfState& conf, Bytes data) {
+  Result<std::uint64_t> t = term(index);
+  std::lock_guard lock(mu_);
+  if (index <= snapshot_.meta.index || index > last_index_ || !t) {
+    return make_error("stale", "cannot compact the Raft log at " + std::to_string(index));
+  }
+  Snapshot snap;
+  snap.meta.index = index;
+  snap.meta.term = *t;
+  snap.meta.conf = conf;
+  snap.data = std::move(data);
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(entry_key(0), entry_key(index + 1));
+  batch.Put(std::string(kSnapshotKey), encode_snapshot(snap));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (auto s = db_->Write(sync, &batch); !s.ok()) die("cannot compact the Raft log: " + s.ToString());
+  snapshot_ = std::move(snap);
+  return ok_status();
+}
+
+}  // namespace custos::node

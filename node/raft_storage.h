@@ -1,0 +1,68 @@
+// The Raft log, hard state and snapshot of one node, in their own RocksDB
+// database (data_dir/raft), separate from the ledger so that compacting the
+// log never touches blocks.
+//
+// Durability: save() and compact() write one WriteBatch with the WAL synced
+// before they return. The node calls save() with a Ready's snapshot, entries
+// and hard state BEFORE it sends that Ready's messages (docs/consensus.md,
+// "Persistence contract"), so nothing a message promised is lost on a crash.
+//
+// Thread safety: the Raft object reads it from the node's consensus thread,
+// which is also the only writer; the reads served from memory (hard state,
+// snapshot, bounds) are guarded so that status readers on other threads may
+// call them too.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "consensus/raft.h"
+#include "core/result.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace custos::node {
+
+class RaftStorage final : public consensus::Storage {
+ public:
+  // Opens or creates the database in `dir`. Errors: "raft_io".
+  static Result<std::unique_ptr<RaftStorage>> open(const std::filesystem::path& dir);
+  ~RaftStorage() override;
+
+  consensus::HardState hard_state() const override;
+  consensus::Snapshot snapshot() const override;
+  std::uint64_t first_index() const override;
+  std::uint64_t last_index() const override;
+  Result<std::uint64_t> term(std::uint64_t index) const override;
+  Result<std::vector<consensus::Entry>> entries(std::uint64_t lo, std::uint64_t hi,
+                                                std::uint64_t bytes_max) const override;
+
+  // Persists what a Ready asks for, atomically: the snapshot (which replaces
+  // every entry up to its index), then the entries (discarding any stored
+  // entries at or after the first one), then the hard state. An I/O error
+  // stops the process: Raft cannot go on with a log it could not persist.
+  void save(const std::optional<consensus::Snapshot>& snapshot,
+            const std::vector<consensus::Entry>& entries,
+            const std::optional<consensus::HardState>& hard_state);
+
+  // Records a snapshot of the applied state at `index` and discards the
+  // entries up to it. Error "stale" if index is not after the current
+  // snapshot or not within the log.
+  Status compact(std::uint64_t index, const consensus::ConfState& conf, Bytes data);
+
+ private:
+  explicit RaftStorage(std::unique_ptr<rocksdb::DB> db);
+  void load();
+
+  std::unique_ptr<rocksdb::DB> db_;
+  mutable std::mutex mu_;  // guards the cached values below
+  consensus::HardState hard_state_;
+  consensus::Snapshot snapshot_;
+  std::uint64_t last_index_ = 0;
+  std::uint64_t last_term_ = 0;
+};
+
+}  // namespace custos::node
