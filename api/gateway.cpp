@@ -333,12 +333,20 @@ void Gateway::install_routes() {
 
   s.Get("/healthz", [this](const Request&, Response& res) {
     auto head = node_.ledger().head();
+    node::ConsensusStatus c = node_.orderer().status();
     send_json(res, 200,
               {{"status", "ok"},
                {"node_id", node_.config().node_id},
                {"network_id", node_.genesis().network_id},
-               {"role", node_.orderer().role()},
+               {"role", c.role},
+               {"term", c.term},
+               {"leader", c.leader.empty() ? Json(nullptr) : Json(c.leader)},
+               {"commit_index", c.commit_index},
+               {"applied_index", c.applied_index},
+               {"voters", c.members},
+               {"learners", c.learners},
                {"height", head ? head->height : 0},
+               {"head_hash", head ? head->block_hash.hex() : ""},
                {"pid", static_cast<std::int64_t>(::getpid())}});
   });
 

@@ -103,6 +103,24 @@ std::int64_t now_s() {
 }  // namespace
 
 std::optional<Viewer> authenticate(const node::Node& node, const Request& req, Response& res) {
+  // ?consistency=linearizable: first catch up with everything committed
+  // anywhere before this request (Raft ReadIndex), so that the read, and the
+  // identity check below, see it. The default reads this node's ledger as is.
+  if (req.has_param("consistency")) {
+    std::string mode = req.get_param_value("consistency");
+    if (mode == "linearizable") {
+      auto wait = std::chrono::milliseconds(node.config().http.commit_wait_ms_max);
+      if (auto s = node.read_barrier(wait); !s) {
+        res.set_header("Retry-After", "1");
+        send_problem(res, 503, s.error().code, s.error().message);
+        return std::nullopt;
+      }
+    } else if (mode != "local") {
+      send_problem(res, 400, "bad_parameter",
+                   "\"consistency\" may be \"local\" (default) or \"linearizable\"");
+      return std::nullopt;
+    }
+  }
   std::string auth = req.get_header_value("Authorization");
   if (!auth.starts_with("Bearer ")) {
     send_problem(res, 401, "missing_token",

@@ -35,6 +35,100 @@ Status only_members(const Json& obj, std::set<std::string> allowed, const std::s
   return ok_status();
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+Status read_string(const Json& obj, const char* name, std::string& out, const std::string& where) {
+  if (!obj.contains(name) || !obj[name].is_string() || obj[name].get<std::string>().empty()) {
+    return bad(where + "." + name + " is required (a string)");
+  }
+  out = obj[name].get<std::string>();
+  return ok_status();
+}
+
+template <typename Resolve>
+Status read_raft(const Json& r, const std::string& node_id, const Resolve& resolve,
+                 RaftSettings& out) {
+  if (auto s = only_members(r,
+                            {"id", "peers", "tls", "plain_tcp", "tick_ms", "election_ticks",
+                             "heartbeat_ticks", "snapshot_entries"},
+                            "raft");
+      !s) {
+    return s;
+  }
+  out.enabled = true;
+  if (!r.contains("id")) return bad("raft.id is required");
+  if (auto s = read_int(r, "id", out.id, 1, std::int64_t{1} << 40, "raft"); !s) return s;
+  if (!r.contains("peers") || !r["peers"].is_array() || r["peers"].empty() ||
+      r["peers"].size() > 64) {
+    return bad("raft.peers must be an array of 1 to 64 peers");
+  }
+  std::set<std::uint64_t> ids;
+  std::set<std::string> names;
+  bool all_loopback = true;
+  std::size_t voters = 0;
+  for (std::size_t i = 0; i < r["peers"].size(); ++i) {
+    const Json& p = r["peers"][i];
+    std::string where = "raft.peers[" + std::to_string(i) + "]";
+    if (auto s = only_members(p, {"id", "name", "host", "port", "learner"}, where); !s) return s;
+    RaftPeer peer;
+    if (!p.contains("id") || !p.contains("port")) return bad(where + " needs id, name, host, port");
+    if (auto s = read_int(p, "id", peer.id, 1, std::int64_t{1} << 40, where); !s) return s;
+    if (auto s = read_int(p, "port", peer.address.port, 1, 65535, where); !s) return s;
+    if (auto s = read_string(p, "name", peer.name, where); !s) return s;
+    if (auto s = read_string(p, "host", peer.address.host, where); !s) return s;
+    if (!is_network_id(peer.name)) return bad(where + ".name must be a node_id");
+    if (p.contains("learner")) {
+      if (!p["learner"].is_boolean()) return bad(where + ".learner must be true or false");
+      peer.learner = p["learner"].get<bool>();
+    }
+    if (!ids.insert(peer.id).second) return bad(where + ".id is used twice");
+    if (!names.insert(peer.name).second) return bad(where + ".name is used twice");
+    all_loopback = all_loopback && is_loopback(peer.address.host);
+    voters += peer.learner ? 0 : 1;
+    out.peers.push_back(std::move(peer));
+  }
+  if (voters == 0) return bad("raft.peers must include at least one voter");
+  const RaftPeer* self = out.peer(out.id);
+  if (!self) return bad("raft.id " + std::to_string(out.id) + " is not in raft.peers");
+  if (self->name != node_id) {
+    return bad("raft.peers entry " + std::to_string(out.id) + " is named \"" + self->name +
+               "\" but this node is \"" + node_id + "\"");
+  }
+  if (r.contains("plain_tcp")) {
+    if (!r["plain_tcp"].is_boolean()) return bad("raft.plain_tcp must be true or false");
+    out.plain_tcp = r["plain_tcp"].get<bool>();
+  }
+  if (out.plain_tcp && !all_loopback) {
+    return bad("raft.plain_tcp is allowed only when every peer is on a loopback address; "
+               "use raft.tls between hosts");
+  }
+  if (r.contains("tls")) {
+    const Json& t = r["tls"];
+    if (auto s = only_members(t, {"ca", "cert", "key"}, "raft.tls"); !s) return s;
+    std::string ca, cert, key;
+    if (auto s = read_string(t, "ca", ca, "raft.tls"); !s) return s;
+    if (auto s = read_string(t, "cert", cert, "raft.tls"); !s) return s;
+    if (auto s = read_string(t, "key", key, "raft.tls"); !s) return s;
+    out.tls = TlsFiles{resolve(ca), resolve(cert), resolve(key)};
+  }
+  if (out.tls && out.plain_tcp) return bad("raft: give either tls or plain_tcp, not both");
+  if (!out.tls && !out.plain_tcp) {
+    return bad("raft.tls is required (or \"plain_tcp\": true for a loopback-only network)");
+  }
+  if (auto s = read_int(r, "tick_ms", out.tick_ms, 5, 10'000, "raft"); !s) return s;
+  if (auto s = read_int(r, "election_ticks", out.election_ticks, 3, 1000, "raft"); !s) return s;
+  if (auto s = read_int(r, "heartbeat_ticks", out.heartbeat_ticks, 1, 100, "raft"); !s) return s;
+  if (out.heartbeat_ticks >= out.election_ticks) {
+    return bad("raft.heartbeat_ticks must be below raft.election_ticks");
+  }
+  if (auto s = read_int(r, "snapshot_entries", out.snapshot_entries, 2, 100'000'000, "raft"); !s) {
+    return s;
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<NodeConfig> config_from_json_text(const std::string& text,
@@ -43,7 +137,7 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
   if (!parsed) return bad(parsed.error().message);
   const Json& j = *parsed;
   if (auto s = only_members(
-          j, {"node_id", "data_dir", "genesis_file", "listen", "block", "mempool", "http"},
+          j, {"node_id", "data_dir", "genesis_file", "listen", "block", "mempool", "http", "raft"},
           "config");
       !s) {
     return s.error();
@@ -111,6 +205,9 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
         !s) {
       return s.error();
     }
+  }
+  if (j.contains("raft")) {
+    if (auto s = read_raft(j["raft"], c.node_id, resolve, c.raft); !s) return s.error();
   }
   return c;
 }

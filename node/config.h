@@ -7,17 +7,34 @@
 //   "listen": {"host": "127.0.0.1", "port": 8701},
 //   "block": {"txs_max": 500, "bytes_max": 4194304, "wait_ms_max": 20},
 //   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
-//   "http": {"threads": 8, "body_bytes_max": 131072, "commit_wait_ms_max": 10000}
+//   "http": {"threads": 8, "body_bytes_max": 131072, "commit_wait_ms_max": 10000},
+//   "raft": {
+//     "id": 1,
+//     "peers": [{"id": 1, "name": "node1", "host": "127.0.0.1", "port": 7101},
+//               {"id": 2, "name": "node2", "host": "127.0.0.1", "port": 7102},
+//               {"id": 3, "name": "node3", "host": "127.0.0.1", "port": 7103}],
+//     "tls": {"ca": "certs/ca.pem", "cert": "certs/node-1.pem", "key": "certs/node-1.key"},
+//     "tick_ms": 100, "election_ticks": 10, "heartbeat_ticks": 1,
+//     "snapshot_entries": 10000
+//   }
 // }
 // Only node_id, data_dir and genesis_file are required; relative paths are
-// relative to the config file's folder.
+// relative to the config file's folder. Without "raft" the node orders alone
+// (SoloOrderer). With it, "peers" is the network's initial membership (its
+// voters, plus learners marked "learner": true) and this node listens on its
+// own entry's host and port. Mutual TLS between nodes is required unless
+// "plain_tcp": true, which is accepted only when every peer address is a
+// loopback one.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
+#include "node/transport.h"
 
 namespace custos::node {
 
@@ -38,6 +55,33 @@ struct HttpLimits {
   std::int64_t commit_wait_ms_max = 10'000;  // ?wait=commit gives up (202) after this
 };
 
+struct RaftPeer {
+  std::uint64_t id = 0;  // the Raft node id, >= 1
+  std::string name;      // that node's node_id
+  PeerAddress address;
+  bool learner = false;  // replicates and serves reads, never votes
+};
+
+struct RaftSettings {
+  bool enabled = false;  // false: SoloOrderer
+  std::uint64_t id = 0;
+  std::vector<RaftPeer> peers;
+  std::optional<TlsFiles> tls;  // required unless plain_tcp
+  bool plain_tcp = false;
+  std::int64_t tick_ms = 100;
+  std::uint32_t election_ticks = 10;  // election timeout: 10..20 ticks
+  std::uint32_t heartbeat_ticks = 1;
+  // The Raft log is compacted (a snapshot taken) every this many applied
+  // entries; a follower further behind catches up by snapshot.
+  std::uint64_t snapshot_entries = 10'000;
+  const RaftPeer* peer(std::uint64_t peer_id) const {
+    for (const auto& p : peers) {
+      if (p.id == peer_id) return &p;
+    }
+    return nullptr;
+  }
+};
+
 struct NodeConfig {
   std::string node_id;
   std::filesystem::path data_dir;
@@ -47,6 +91,7 @@ struct NodeConfig {
   BlockLimits block;
   MempoolLimits mempool;
   HttpLimits http;
+  RaftSettings raft;
 };
 
 // Reads and checks a config file. Errors: "bad_config" naming the member.

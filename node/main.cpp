@@ -46,7 +46,10 @@ int main(int argc, char** argv) {
     std::cerr << "custos-node: error: " << node.error().message << "\n";
     return 1;
   }
-  (*node)->start();
+  if (auto s = (*node)->start(); !s) {
+    std::cerr << "custos-node: error: " << s.error().message << "\n";
+    return 1;
+  }
   custos::api::Gateway gateway(**node);
   auto port = gateway.listen(config->listen_host, config->listen_port);
   if (!port) {

@@ -25,7 +25,29 @@ std::vector<std::pair<Transaction, Hash256>> Mempool::take_batch(const BlockLimi
   auto deadline = queue_.front().added + std::chrono::milliseconds(block.wait_ms_max);
   cv_.wait_until(lock, deadline, [&] { return closed_ || queue_.size() >= block.txs_max; });
   if (closed_) return {};
+  return pop_batch(block);
+}
 
+std::vector<std::pair<Transaction, Hash256>> Mempool::take_ready(const BlockLimits& block,
+                                                                 bool now) {
+  std::lock_guard lock(mu_);
+  if (queue_.empty()) return {};
+  bool ready = now || queue_.size() >= block.txs_max ||
+               std::chrono::steady_clock::now() >=
+                   queue_.front().added + std::chrono::milliseconds(block.wait_ms_max);
+  if (!ready) return {};
+  return pop_batch(block);
+}
+
+std::optional<std::chrono::steady_clock::time_point> Mempool::ready_at(
+    const BlockLimits& block) const {
+  std::lock_guard lock(mu_);
+  if (queue_.empty()) return std::nullopt;
+  if (queue_.size() >= block.txs_max) return std::chrono::steady_clock::now();
+  return queue_.front().added + std::chrono::milliseconds(block.wait_ms_max);
+}
+
+std::vector<std::pair<Transaction, Hash256>> Mempool::pop_batch(const BlockLimits& block) {
   std::vector<std::pair<Transaction, Hash256>> batch;
   std::size_t batch_bytes = 0;
   while (!queue_.empty() && batch.size() < block.txs_max) {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -28,6 +29,13 @@ class Mempool {
   // bytes (always at least one). Returns empty after close().
   std::vector<std::pair<Transaction, Hash256>> take_batch(const BlockLimits& block);
 
+  // Non-blocking take_batch for an orderer with its own loop: a batch if
+  // block.txs_max transactions are queued or the oldest has waited
+  // block.wait_ms_max (any queued one if `now`), else empty.
+  std::vector<std::pair<Transaction, Hash256>> take_ready(const BlockLimits& block, bool now);
+  // When the oldest queued transaction completes a batch; nullopt if empty.
+  std::optional<std::chrono::steady_clock::time_point> ready_at(const BlockLimits& block) const;
+
   // The ids are committed (or dropped): a later duplicate is the ledger's to refuse.
   void forget(const std::vector<Hash256>& ids);
   void close();
@@ -40,6 +48,9 @@ class Mempool {
     std::size_t bytes;
     std::chrono::steady_clock::time_point added;
   };
+  // Pops up to one block's worth; the caller holds mu_.
+  std::vector<std::pair<Transaction, Hash256>> pop_batch(const BlockLimits& block);
+
   const MempoolLimits limits_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "node/raft_orderer.h"
 #include "node/solo_orderer.h"
 
 namespace custos::node {
@@ -54,23 +55,38 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
     auto [block, effects] = chaincode::genesis_block(*genesis);
     if (auto s = (*ledger)->commit_block(block, effects); !s) return s.error();
   }
-  return std::unique_ptr<Node>(
+  std::unique_ptr<Node> node(
       new Node(config, std::move(genesis).value(), std::move(ledger).value()));
+  if (auto s = node->make_orderer(); !s) return s.error();
+  return node;
 }
 
 Node::Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger)
-    : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {
-  orderer_ = std::make_unique<SoloOrderer>(config_.node_id, genesis_.network_id, *ledger_, *this,
-                                           config_.block, config_.mempool, wall_clock_ms);
+    : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {}
+
+Status Node::make_orderer() {
+  if (!config_.raft.enabled) {
+    orderer_ = std::make_unique<SoloOrderer>(config_.node_id, genesis_.network_id, *ledger_, *this,
+                                             config_.block, config_.mempool, wall_clock_ms);
+    return ok_status();
+  }
+  // A transaction forwarded by a follower is admitted here like any other;
+  // its client learns the outcome from the follower's ledger.
+  auto admit = [this](const Transaction& tx, const Hash256& id) { submit(tx, id); };
+  auto raft = RaftOrderer::open(config_, genesis_.network_id, *ledger_, *this, admit);
+  if (!raft) return raft.error();
+  orderer_ = std::move(raft).value();
+  return ok_status();
 }
 
 Node::~Node() {
-  stop();
+  if (orderer_) stop();
 }
 
-void Node::start() {
-  orderer_->start();
+Status Node::start() {
+  if (auto s = orderer_->start(); !s) return s;
   started_ = true;
+  return ok_status();
 }
 
 void Node::stop() {

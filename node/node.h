@@ -41,17 +41,24 @@ class Node : public BlockApplier {
  public:
   // Opens the ledger in config.data_dir, reads the genesis file, commits
   // block 0 on first start, and refuses ("genesis_mismatch") a data dir that
-  // belongs to another genesis. Errors: "bad_genesis", "ledger_io",
-  // "genesis_mismatch".
+  // belongs to another genesis. With config.raft, orders with Raft (the log
+  // in data_dir/raft); otherwise alone. Errors: "bad_genesis", "ledger_io",
+  // "genesis_mismatch", "raft_io", "tls".
   static Result<std::unique_ptr<Node>> open(const NodeConfig& config);
   ~Node() override;
 
-  void start();  // starts ordering
+  // Starts ordering. Error "listen" (the Raft transport cannot bind).
+  [[nodiscard]] Status start();
   void stop();   // stops ordering; the ledger stays readable
 
   // Admission of `tx`, whose id is `tx_id` (tx.id(): the caller has it
   // already, and it costs a canonical encoding and a hash). Thread-safe.
   SubmitResult submit(const Transaction& tx, const Hash256& tx_id);
+  // Linearizable reads: returns once this node reflects every write
+  // committed before the call (Raft ReadIndex). Errors: "no_leader", "timeout".
+  Status read_barrier(std::chrono::milliseconds timeout) const {
+    return orderer_->read_barrier(timeout);
+  }
   // Waits until tx_id is committed (or the timeout passes). Thread-safe.
   std::optional<ledger::TxRecord> wait_for_commit(const Hash256& tx_id,
                                                   std::chrono::milliseconds timeout);
@@ -69,6 +76,7 @@ class Node : public BlockApplier {
 
  private:
   Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger);
+  Status make_orderer();
 
   const NodeConfig config_;
   const Genesis genesis_;

@@ -3,6 +3,8 @@
 // same interface with replicated ordering, and nothing above it changes.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "core/block.h"
@@ -19,6 +21,17 @@ class BlockApplier {
   virtual void apply(const Block& block) = 0;
 };
 
+// What /healthz reports about ordering.
+struct ConsensusStatus {
+  std::string role = "solo";  // solo, leader, follower, candidate, learner
+  std::uint64_t term = 0;
+  std::string leader;             // the leader's node_id, empty if unknown
+  std::uint64_t commit_index = 0; // Raft log positions; 0 for solo
+  std::uint64_t applied_index = 0;
+  std::uint64_t members = 1;      // voters
+  std::uint64_t learners = 0;
+};
+
 class Orderer {
  public:
   virtual ~Orderer() = default;
@@ -26,12 +39,18 @@ class Orderer {
   // retry later: HTTP 503), "duplicate" (already queued or being ordered).
   // Thread-safe.
   virtual Status submit(const Transaction& tx, const Hash256& tx_id) = 0;
-  virtual void start() = 0;
+  // Starts ordering. Error "listen" if the Raft transport cannot bind.
+  [[nodiscard]] virtual Status start() = 0;
   // Stops cutting blocks; returns once no apply() is in progress.
   virtual void stop() = 0;
   // "solo" for a single node; "leader", "follower", "learner" under Raft.
   virtual std::string role() const = 0;
   virtual std::size_t pending_txs() const = 0;
+  virtual ConsensusStatus status() const { return {}; }
+  // Returns once this node's ledger reflects every transaction committed
+  // anywhere in the network before the call (linearizable reads). Errors:
+  // "no_leader", "timeout". A single node is always up to date.
+  virtual Status read_barrier(std::chrono::milliseconds /*timeout*/) { return ok_status(); }
 };
 
 }  // namespace custos::node

@@ -24,8 +24,9 @@ Status SoloOrderer::submit(const Transaction& tx, const Hash256& tx_id) {
   return mempool_.add(tx, tx_id);
 }
 
-void SoloOrderer::start() {
+Status SoloOrderer::start() {
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  return ok_status();
 }
 
 void SoloOrderer::stop() {

@@ -22,9 +22,14 @@ class SoloOrderer : public Orderer {
   ~SoloOrderer() override;
 
   Status submit(const Transaction& tx, const Hash256& tx_id) override;
-  void start() override;
+  Status start() override;
   void stop() override;
   std::string role() const override { return "solo"; }
+  ConsensusStatus status() const override {
+    ConsensusStatus s;
+    s.leader = node_id_;
+    return s;
+  }
   std::size_t pending_txs() const override { return mempool_.size(); }
 
  private:

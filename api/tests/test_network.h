@@ -109,7 +109,7 @@ class TestNetwork {
 
   void start() {
     node_ = std::move(node::Node::open(config_).value());
-    node_->start();
+    REQUIRE(node_->start().ok());
     gateway_ = std::make_unique<api::Gateway>(*node_);
     port_ = gateway_->listen("127.0.0.1", 0).value();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);

@@ -55,3 +55,62 @@ TEST_CASE("bad configs are refused naming the member") {
   refused("not json");
   CHECK(!load_config("/nonexistent/custos.json").ok());
 }
+
+namespace {
+
+std::string raft_config(const std::string& raft) {
+  return R"({"node_id":"node1","data_dir":"d","genesis_file":"g","raft":)" + raft + "}";
+}
+
+const char* kPeers =
+    R"([{"id":1,"name":"node1","host":"127.0.0.1","port":7101},
+        {"id":2,"name":"node2","host":"127.0.0.1","port":7102},
+        {"id":3,"name":"court1","host":"127.0.0.1","port":7103,"learner":true}])";
+
+}  // namespace
+
+TEST_CASE("a raft section: peers, learners, TLS paths resolved, defaults") {
+  auto c = config_from_json_text(
+      raft_config(std::string(R"({"id":1,"peers":)") + kPeers +
+                  R"(,"tls":{"ca":"certs/ca.pem","cert":"certs/node-1.pem","key":"/k/node-1.key"}})"),
+      "/srv");
+  REQUIRE_MESSAGE(c.ok(), c.error().message);
+  CHECK(c->raft.enabled);
+  CHECK(c->raft.id == 1);
+  REQUIRE(c->raft.peers.size() == 3);
+  CHECK(c->raft.peer(3)->learner);
+  CHECK(c->raft.peer(2)->address == PeerAddress{"127.0.0.1", 7102});
+  REQUIRE(c->raft.tls);
+  CHECK(c->raft.tls->ca == "/srv/certs/ca.pem");
+  CHECK(c->raft.tls->key == "/k/node-1.key");
+  CHECK(c->raft.tick_ms == 100);
+  CHECK(c->raft.election_ticks == 10);
+  CHECK(c->raft.snapshot_entries == 10000);
+  auto solo = config_from_json_text(R"({"node_id":"n","data_dir":"d","genesis_file":"g"})", "/");
+  CHECK_FALSE(solo->raft.enabled);
+}
+
+TEST_CASE("bad raft sections are refused with the reason") {
+  auto refused = [](const std::string& raft, const std::string& why) {
+    auto c = config_from_json_text(raft_config(raft), "/x");
+    REQUIRE(!c.ok());
+    CHECK(c.error().code == "bad_config");
+    CHECK_MESSAGE(c.error().message.find(why) != std::string::npos, c.error().message);
+  };
+  std::string peers = kPeers;
+  refused(R"({"peers":)" + peers + R"(,"plain_tcp":true})", "raft.id is required");
+  refused(R"({"id":9,"peers":)" + peers + R"(,"plain_tcp":true})", "not in raft.peers");
+  refused(R"({"id":2,"peers":)" + peers + R"(,"plain_tcp":true})", "named \"node2\"");
+  refused(R"({"id":1,"peers":)" + peers + "}", "raft.tls is required");
+  refused(R"({"id":1,"peers":[{"id":1,"name":"node1","host":"10.0.0.1","port":7101}],"plain_tcp":true})",
+          "loopback");
+  refused(R"({"id":1,"peers":[{"id":1,"name":"node1","host":"127.0.0.1","port":7101},
+          {"id":1,"name":"node2","host":"127.0.0.1","port":7102}],"plain_tcp":true})",
+          "used twice");
+  refused(R"({"id":1,"peers":[{"id":1,"name":"node1","host":"127.0.0.1","port":7101,"learner":true}],"plain_tcp":true})",
+          "at least one voter");
+  refused(R"({"id":1,"peers":)" + peers + R"(,"plain_tcp":true,"heartbeat_ticks":10})",
+          "below raft.election_ticks");
+  refused(R"({"id":1,"peers":)" + peers + R"(,"plain_tcp":true,"tick":5})", "unknown member");
+  refused(R"({"id":1,"peers":[],"plain_tcp":true})", "1 to 64 peers");
+}

@@ -1,0 +1,666 @@
+#include "node/raft_orderer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "consensus/codec.h"
+#include "node/node.h"
+
+namespace custos::node {
+namespace {
+
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::Role;
+
+// The first byte of every frame between nodes says what follows.
+enum class FrameKind : std::uint8_t {
+  raft = 1,           // consensus::encode_message
+  forward_tx = 2,     // a transaction's JSON envelope, for the leader's mempool
+  block_request = 3,  // be64 from, be64 to: blocks for a node catching up
+  block_reply = 4,    // a JSON array of blocks, oldest first
+};
+
+// Bounds of the consensus thread's inputs and of block catch-up.
+constexpr std::size_t kInboxFramesMax = 20'000;  // beyond: oldest dropped (Raft retransmits)
+constexpr std::size_t kForwardedTxsMax = 20'000;
+constexpr auto kForwardedKeep = std::chrono::seconds(60);
+constexpr std::size_t kBlockReplyBlocksMax = 64;
+constexpr std::size_t kBlockReplyBytesMax = 8 << 20;
+constexpr auto kBlockReplyWait = std::chrono::seconds(2);
+constexpr int kBlockFetchAttemptsMax = 300;
+constexpr std::uint64_t kEntryBytesSlack = 64 << 10;  // block JSON beyond the mempool's estimate
+
+Bytes frame(FrameKind kind, std::string_view body) {
+  Bytes out;
+  out.reserve(body.size() + 1);
+  out.push_back(static_cast<std::uint8_t>(kind));
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+Bytes frame(FrameKind kind, const Bytes& body) {
+  return frame(kind, std::string_view(reinterpret_cast<const char*>(body.data()), body.size()));
+}
+
+std::string_view text_of(ByteView bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+void put64(Bytes& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+std::uint64_t get64(ByteView in) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | in[i];
+  return v;
+}
+
+void log_line(const std::string& node, const std::string& what) {
+  std::fprintf(stderr, "custos-node %s: %s\n", node.c_str(), what.c_str());
+  std::fflush(stderr);
+}
+
+[[noreturn]] void fatal(const std::string& node, const std::string& what) {
+  log_line(node, "FATAL: " + what);
+  std::abort();
+}
+
+// The snapshot's data: the ledger height and block the compacted log led to.
+Bytes snapshot_data(const ledger::Head& head) {
+  Json j = {{"height", head.height}, {"block_hash", head.block_hash.hex()}};
+  std::string text = j.dump();
+  return Bytes(text.begin(), text.end());
+}
+
+struct SnapshotPoint {
+  std::uint64_t height = 0;
+  Hash256 block_hash;
+};
+
+Result<SnapshotPoint> parse_snapshot_data(const Bytes& data) {
+  auto j = parse_json_strict(text_of(data));
+  if (!j || !j->is_object() || !(*j)["height"].is_number_unsigned() ||
+      !(*j)["block_hash"].is_string()) {
+    return make_error("bad_snapshot", "snapshot data is not {height, block_hash}");
+  }
+  auto hash = Hash256::from_hex((*j)["block_hash"].get<std::string>());
+  if (!hash) return make_error("bad_snapshot", "snapshot block_hash is not a hash");
+  return SnapshotPoint{(*j)["height"].get<std::uint64_t>(), *hash};
+}
+
+Result<Block> decode_block(ByteView payload) {
+  auto j = parse_json_strict(text_of(payload));
+  if (!j) return j.error();
+  return block_from_json(*j);
+}
+
+std::vector<consensus::NodeId> ids_of(const RaftSettings& raft, bool learners) {
+  std::vector<consensus::NodeId> ids;
+  for (const auto& p : raft.peers) {
+    if (p.learner == learners) ids.push_back(p.id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RaftOrderer>> RaftOrderer::open(const NodeConfig& config,
+                                                       std::string network_id,
+                                                       const ledger::Ledger& ledger,
+                                                       BlockApplier& applier,
+                                                       AdmitForwarded admit_forwarded) {
+  auto storage = RaftStorage::open(config.data_dir / "raft");
+  if (!storage) return storage.error();
+  std::unique_ptr<RaftOrderer> o(new RaftOrderer(config, std::move(network_id), ledger, applier,
+                                                 std::move(admit_forwarded),
+                                                 std::move(storage).value()));
+  TransportConfig tc;
+  tc.self = config.raft.id;
+  tc.network_id = o->network_id_;
+  const RaftPeer* self = config.raft.peer(config.raft.id);
+  tc.listen_host = self->address.host;
+  tc.listen_port = self->address.port;
+  tc.tls = config.raft.tls;
+  auto transport =
+      Transport::create(tc, [raw = o.get()](PeerId from, Bytes f) { raw->on_frame(from, std::move(f)); });
+  if (!transport) return transport.error();
+  o->transport_ = std::move(transport).value();
+  for (const auto& p : config.raft.peers) {
+    if (p.id != config.raft.id) o->transport_->set_peer(p.id, p.address);
+  }
+  return o;
+}
+
+RaftOrderer::RaftOrderer(const NodeConfig& config, std::string network_id,
+                         const ledger::Ledger& ledger, BlockApplier& applier,
+                         AdmitForwarded admit_forwarded, std::unique_ptr<RaftStorage> storage)
+    : config_(config),
+      network_id_(std::move(network_id)),
+      ledger_(ledger),
+      applier_(applier),
+      admit_forwarded_(std::move(admit_forwarded)),
+      storage_(std::move(storage)),
+      mempool_(config.mempool) {
+  consensus::Config rc;
+  rc.id = config_.raft.id;
+  rc.voters = ids_of(config_.raft, false);
+  rc.learners = ids_of(config_.raft, true);
+  rc.election_ticks = config_.raft.election_ticks;
+  rc.heartbeat_ticks = config_.raft.heartbeat_ticks;
+  rc.entry_bytes_max = std::max<std::uint64_t>(rc.entry_bytes_max,
+                                               config_.block.bytes_max * 2 + kEntryBytesSlack);
+  rc.msg_bytes_max = std::max(rc.msg_bytes_max, rc.entry_bytes_max);
+  // Every block before the snapshot is in the ledger; entries after it are
+  // applied again on restart and skipped if their block is already there.
+  rc.applied = storage_->snapshot().meta.index;
+  rc.seed = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32);
+  raft_ = std::make_unique<consensus::Raft>(rc, storage_.get());
+  status_.role = "follower";
+  status_.members = rc.voters.size();
+  status_.learners = rc.learners.size();
+}
+
+RaftOrderer::~RaftOrderer() {
+  stop();
+}
+
+// ---------------------------------------------------------------- public API
+
+Status RaftOrderer::submit(const Transaction& tx, const Hash256& tx_id) {
+  std::string leader;
+  bool is_leader = false;
+  {
+    std::lock_guard lock(status_mu_);
+    is_leader = status_.role == "leader";
+    leader = status_.leader;
+  }
+  if (is_leader) {
+    if (auto s = mempool_.add(tx, tx_id); !s) return s;
+    std::lock_guard lock(in_mu_);
+    kick_ = true;
+    in_cv_.notify_one();
+    return ok_status();
+  }
+  if (leader.empty()) {
+    return make_error("no_leader", "no leader is known (an election is under way); retry shortly");
+  }
+  // Queue for forwarding by the consensus thread, which knows the leader's id
+  // and forwards again if the leader changes before the tx commits.
+  {
+    std::lock_guard lock(in_mu_);
+    if (forwarded_.size() >= kForwardedTxsMax) {
+      return make_error("mempool_full", "too many transactions are waiting for the leader");
+    }
+    if (forwarded_.contains(tx_id)) {
+      return make_error("duplicate", "transaction is already being forwarded");
+    }
+    forwarded_.emplace(tx_id, Forwarded{tx, Clock::now()});
+    unsent_.push_back(tx_id);
+    kick_ = true;
+  }
+  in_cv_.notify_one();
+  return ok_status();
+}
+
+Status RaftOrderer::start() {
+  if (running_) return ok_status();
+  auto port = transport_->start();
+  if (!port) return port.error();
+  transport_port_ = *port;
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+  return ok_status();
+}
+
+void RaftOrderer::stop() {
+  // A leader that stops cleanly hands over first, so the network does not
+  // wait an election timeout for a new one (rolling restarts).
+  if (running_ && role() == "leader" && config_.raft.peers.size() > 1) {
+    transfer_requested_ = true;
+    in_cv_.notify_one();
+    auto deadline = Clock::now() +
+                    std::chrono::milliseconds(config_.raft.tick_ms * config_.raft.election_ticks);
+    while (Clock::now() < deadline && role() == "leader") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  {
+    std::lock_guard lock(in_mu_);
+    stopping_ = true;
+  }
+  in_cv_.notify_all();
+  mempool_.close();
+  if (thread_.joinable()) thread_.join();
+  if (transport_) transport_->stop();
+  read_cv_.notify_all();
+}
+
+std::string RaftOrderer::role() const {
+  std::lock_guard lock(status_mu_);
+  return status_.role;
+}
+
+std::size_t RaftOrderer::pending_txs() const {
+  std::lock_guard lock(in_mu_);
+  return mempool_.size() + forwarded_.size();
+}
+
+ConsensusStatus RaftOrderer::status() const {
+  std::lock_guard lock(status_mu_);
+  return status_;
+}
+
+Status RaftOrderer::read_barrier(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(read_mu_);
+    id = next_read_id_++;
+    reads_[id] = ReadWait{};
+  }
+  {
+    std::lock_guard lock(in_mu_);
+    read_requests_.push_back(id);
+  }
+  in_cv_.notify_one();
+  std::unique_lock lock(read_mu_);
+  bool done = read_cv_.wait_until(lock, deadline, [&] {
+    const ReadWait& w = reads_[id];
+    return w.failed || (w.index != 0 && applied_index_.load() >= w.index) || !running_;
+  });
+  ReadWait w = reads_[id];
+  reads_.erase(id);
+  if (w.failed) return make_error("no_leader", "no leader is known to confirm the read; retry shortly");
+  if (!done || w.index == 0 || !running_) {
+    return make_error("timeout", "the leader did not confirm the read in time");
+  }
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- transport thread
+
+void RaftOrderer::on_frame(PeerId from, Bytes f) {
+  if (f.empty()) return;
+  auto kind = static_cast<FrameKind>(f[0]);
+  ByteView body(f.data() + 1, f.size() - 1);
+  switch (kind) {
+    case FrameKind::raft:
+    case FrameKind::block_reply: {
+      {
+        std::lock_guard lock(in_mu_);
+        auto& q = kind == FrameKind::raft ? inbox_ : block_replies_;
+        if (q.size() >= kInboxFramesMax) q.pop_front();
+        q.push_back(Inbound{from, std::move(f)});
+      }
+      in_cv_.notify_one();
+      return;
+    }
+    case FrameKind::forward_tx: {
+      auto tx = tx_parse(text_of(body));
+      if (!tx) return;  // a peer's bug; the tx's client will time out and retry
+      admit_forwarded_(*tx, tx->id());
+      return;
+    }
+    case FrameKind::block_request:
+      serve_block_request(from, body);
+      return;
+  }
+}
+
+void RaftOrderer::serve_block_request(PeerId from, ByteView body) {
+  if (body.size() != 16) return;
+  std::uint64_t lo = get64(body.first(8));
+  std::uint64_t hi = get64(body.subspan(8));
+  auto head = ledger_.head();
+  if (!head || lo == 0 || lo > hi) return;
+  hi = std::min(hi, head->height);
+  Json blocks = Json::array();
+  std::size_t bytes = 0;
+  for (std::uint64_t h = lo; h <= hi && blocks.size() < kBlockReplyBlocksMax; ++h) {
+    auto b = ledger_.block(h);
+    if (!b) break;
+    Json j = b->to_json();
+    bytes += j.dump().size();
+    blocks.push_back(std::move(j));
+    if (bytes > kBlockReplyBytesMax) break;
+  }
+  transport_->send(from, frame(FrameKind::block_reply, blocks.dump()));
+}
+
+// ---------------------------------------------------------------- consensus thread
+
+void RaftOrderer::run() {
+  const auto tick = std::chrono::milliseconds(config_.raft.tick_ms);
+  // A snapshot persisted before a crash names blocks the ledger must hold.
+  if (auto snap = storage_->snapshot(); !snap.empty()) install_snapshot(snap);
+  auto next_tick = Clock::now() + tick;
+  for (;;) {
+    std::deque<Inbound> inbox;
+    std::deque<std::uint64_t> reads;
+    {
+      std::unique_lock lock(in_mu_);
+      auto wake = next_tick;
+      if (raft_->role() == Role::leader) {
+        if (auto at = mempool_.ready_at(config_.block)) wake = std::min(wake, *at);
+      }
+      in_cv_.wait_until(lock, wake, [&] {
+        return stopping_ || kick_ || transfer_requested_ || !inbox_.empty() || !read_requests_.empty();
+      });
+      if (stopping_) break;
+      kick_ = false;
+      inbox.swap(inbox_);
+      reads.swap(read_requests_);
+    }
+    for (auto& in : inbox) {
+      auto m = consensus::decode_message(ByteView(in.frame).subspan(1));
+      // A frame is accepted only from the peer it claims to come from.
+      if (!m || m->from != in.from || m->to != config_.raft.id) continue;
+      raft_->step(*m);
+    }
+    for (std::uint64_t id : reads) {
+      Bytes ctx;
+      put64(ctx, id);
+      if (auto s = raft_->read_index(ctx); !s) {
+        std::lock_guard lock(read_mu_);
+        if (auto it = reads_.find(id); it != reads_.end()) it->second.failed = true;
+        read_cv_.notify_all();
+      }
+    }
+    auto now = Clock::now();
+    if (now >= next_tick) {
+      raft_->tick();
+      next_tick += tick;
+      if (next_tick < now) next_tick = now + tick;  // after a long apply, do not tick in a burst
+    }
+    publish_status();  // so that submit() sees a role change at once
+    if (transfer_requested_.exchange(false)) hand_over_leadership();
+    forward_pending();
+    maybe_propose_block();
+    while (raft_->has_ready()) handle_ready();
+    maybe_compact();
+    publish_status();
+  }
+  publish_status();
+}
+
+void RaftOrderer::handle_ready() {
+  consensus::Ready rd = raft_->ready();
+  if (rd.snapshot) install_snapshot(*rd.snapshot);
+  storage_->save(rd.snapshot, rd.entries, rd.hard_state);
+  for (const auto& m : rd.messages) {
+    transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
+  }
+  for (const Entry& e : rd.committed_entries) apply_entry(e);
+  if (!rd.read_states.empty()) {
+    std::lock_guard lock(read_mu_);
+    for (const auto& rs : rd.read_states) {
+      if (rs.context.size() != 8) continue;
+      if (auto it = reads_.find(get64(rs.context)); it != reads_.end()) {
+        it->second.index = std::max<std::uint64_t>(rs.index, 1);
+      }
+    }
+  }
+  raft_->advance(rd);
+  applied_index_ = raft_->applied();
+  read_cv_.notify_all();
+}
+
+void RaftOrderer::apply_entry(const Entry& entry) {
+  if (entry.type == EntryType::conf_change) {
+    auto cc = consensus::decode_conf_change(entry.payload);
+    if (!cc) return;
+    if (cc->type == consensus::ConfChangeType::remove_node) {
+      if (cc->node != config_.raft.id) transport_->remove_peer(cc->node);
+      return;
+    }
+    // The context names the new member: {"name", "host", "port"}.
+    auto j = parse_json_strict(text_of(cc->context));
+    if (j && j->is_object() && (*j)["host"].is_string() && (*j)["port"].is_number_integer() &&
+        cc->node != config_.raft.id) {
+      transport_->set_peer(cc->node, PeerAddress{(*j)["host"].get<std::string>(),
+                                                  (*j)["port"].get<int>()});
+      if ((*j)["name"].is_string()) {
+        std::lock_guard lock(status_mu_);
+        names_[cc->node] = (*j)["name"].get<std::string>();
+      }
+    }
+    return;
+  }
+  if (entry.type != EntryType::normal) return;
+  auto block = decode_block(entry.payload);
+  if (!block) {
+    log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
+                                  ": not a block: " + block.error().message);
+    return;
+  }
+  const BlockHeader& h = block->header;
+  auto head = ledger_.head();
+  if (h.height <= head->height) {
+    // Applied before a restart (the ledger is ahead of the Raft snapshot).
+    auto stored = ledger_.block(h.height);
+    if (!stored || stored->header.hash() != h.hash()) {
+      log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
+                                    ": a stale block for height " + std::to_string(h.height));
+    }
+    return;
+  }
+  if (h.network_id != network_id_ || h.height != head->height + 1 ||
+      h.prev_hash != head->block_hash || h.timestamp_ms < head->timestamp_ms) {
+    log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
+                                  ": block " + std::to_string(h.height) +
+                                  " does not extend the ledger head");
+    return;
+  }
+  if (h.prev_results_hash != head->results_hash) {
+    fatal(config_.node_id, "block " + std::to_string(h.height) + " from " + h.proposer +
+                               " says block " + std::to_string(head->height) + " had results " +
+                               h.prev_results_hash.hex() + ", this node computed " +
+                               head->results_hash.hex() + ": this node's state has diverged");
+  }
+  std::vector<Hash256> ids;
+  ids.reserve(block->txs.size());
+  for (const auto& tx : block->txs) ids.push_back(tx.id());
+  applier_.apply(*block);
+  mempool_.forget(ids);
+  std::lock_guard lock(in_mu_);
+  for (const auto& id : ids) forwarded_.erase(id);
+}
+
+void RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
+  auto point = parse_snapshot_data(snap.data);
+  if (!point) fatal(config_.node_id, point.error().message);
+  auto head = ledger_.head();
+  if (head->height < point->height) {
+    log_line(config_.node_id, "catching up by snapshot: fetching blocks " +
+                                  std::to_string(head->height + 1) + ".." +
+                                  std::to_string(point->height));
+    if (!fetch_blocks_to(point->height, point->block_hash)) {
+      // Stopping (or no peer could serve): do not persist the snapshot.
+      if (!stopping_) fatal(config_.node_id, "could not fetch the blocks of a snapshot");
+      return;
+    }
+  }
+  auto at = ledger_.block(point->height);
+  if (!at || at->header.hash() != point->block_hash) {
+    fatal(config_.node_id, "the ledger's block " + std::to_string(point->height) +
+                               " differs from the snapshot's: this node's ledger has diverged");
+  }
+}
+
+bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_hash) {
+  std::vector<PeerId> peers;
+  for (const auto& p : config_.raft.peers) {
+    if (p.id != config_.raft.id) peers.push_back(p.id);
+  }
+  if (peers.empty()) return false;
+  std::size_t next_peer = 0;
+  for (int attempt = 0; attempt < kBlockFetchAttemptsMax; ++attempt) {
+    auto head = ledger_.head();
+    if (head->height >= height) return ledger_.block(height)->header.hash() == block_hash;
+    PeerId peer = raft_->leader() != consensus::kNoNode && raft_->leader() != config_.raft.id
+                      ? raft_->leader()
+                      : peers[next_peer++ % peers.size()];
+    if (attempt % 2 == 1) peer = peers[next_peer++ % peers.size()];
+    Bytes req;
+    put64(req, head->height + 1);
+    put64(req, height);
+    transport_->send(peer, frame(FrameKind::block_request, req));
+    Inbound reply;
+    {
+      std::unique_lock lock(in_mu_);
+      if (!in_cv_.wait_for(lock, kBlockReplyWait,
+                           [&] { return stopping_ || !block_replies_.empty(); })) {
+        continue;
+      }
+      if (stopping_) return false;
+      reply = std::move(block_replies_.front());
+      block_replies_.pop_front();
+    }
+    auto blocks = parse_json_strict(text_of(ByteView(reply.frame).subspan(1)));
+    if (!blocks || !blocks->is_array()) continue;
+    for (const Json& j : *blocks) {
+      auto b = block_from_json(j);
+      if (!b) break;
+      head = ledger_.head();
+      const BlockHeader& h = b->header;
+      if (h.height != head->height + 1 || h.prev_hash != head->block_hash ||
+          h.prev_results_hash != head->results_hash || h.height > height) {
+        break;  // not the next block of our chain: ask again, maybe elsewhere
+      }
+      applier_.apply(*b);
+    }
+  }
+  return false;
+}
+
+void RaftOrderer::maybe_propose_block() {
+  if (raft_->role() != Role::leader) return;
+  // The next block names the previous one's hash and results: wait until
+  // everything in the log (this term's no-op included) is applied.
+  if (raft_->applied() < raft_->last_index()) return;
+  auto batch = mempool_.take_ready(config_.block, false);
+  if (batch.empty()) return;
+  auto head = ledger_.head();
+  std::vector<Transaction> txs;
+  std::vector<Hash256> ids;
+  txs.reserve(batch.size());
+  for (auto& [tx, id] : batch) {
+    txs.push_back(std::move(tx));
+    ids.push_back(id);
+  }
+  Block block = make_block(network_id_, head->height + 1, head->block_hash,
+                           std::max(wall_clock_ms(), head->timestamp_ms), config_.node_id,
+                           head->results_hash, std::move(txs));
+  std::string text = block.to_json().dump();
+  if (auto s = raft_->propose(Bytes(text.begin(), text.end())); !s) {
+    // Lost leadership or the log is backed up: the clients' waits time out,
+    // and they resubmit (a resubmitted duplicate is refused by the ledger).
+    log_line(config_.node_id, "block " + std::to_string(block.header.height) +
+                                  " not proposed: " + s.error().message);
+    mempool_.forget(ids);
+  }
+}
+
+void RaftOrderer::hand_over_leadership() {
+  if (raft_->role() != Role::leader) return;
+  // The most up-to-date voter takes over soonest.
+  consensus::NodeId best = consensus::kNoNode;
+  std::uint64_t best_match = 0;
+  for (consensus::NodeId id : raft_->conf_state().voters) {
+    const consensus::Progress* pr = raft_->progress(id);
+    if (id == config_.raft.id || !pr) continue;
+    if (best == consensus::kNoNode || pr->match > best_match) {
+      best = id;
+      best_match = pr->match;
+    }
+  }
+  if (best == consensus::kNoNode) return;
+  if (auto s = raft_->transfer_leadership(best); !s) {
+    log_line(config_.node_id, "leadership transfer refused: " + s.error().message);
+  }
+}
+
+void RaftOrderer::maybe_compact() {
+  std::uint64_t applied = raft_->applied();
+  if (applied < storage_->first_index() - 1 + config_.raft.snapshot_entries) return;
+  auto head = ledger_.head();
+  if (auto s = storage_->compact(applied, raft_->conf_state(), snapshot_data(*head)); !s) {
+    log_line(config_.node_id, "cannot compact the Raft log: " + s.error().message);
+  }
+}
+
+void RaftOrderer::forward_pending() {
+  const consensus::NodeId leader = raft_->leader();
+  const bool is_leader = raft_->role() == Role::leader;
+  if (leader == consensus::kNoNode) return;
+  std::vector<std::pair<Transaction, Hash256>> to_mempool;
+  // A deposed leader's mempool goes to the new leader.
+  auto orphans = is_leader ? decltype(to_mempool){} : mempool_.take_ready(config_.block, true);
+  std::unique_lock lock(in_mu_);
+  for (auto& [tx, id] : orphans) {
+    mempool_.forget({id});
+    if (forwarded_.emplace(id, Forwarded{std::move(tx), Clock::now()}).second) {
+      unsent_.push_back(id);
+    }
+  }
+  auto now = Clock::now();
+  if (now >= next_expiry_scan_) {
+    // Forwarded transactions that never committed (the leader refused or
+    // lost them) are dropped; their clients' waits have long timed out.
+    next_expiry_scan_ = now + std::chrono::seconds(1);
+    std::erase_if(forwarded_, [&](const auto& kv) { return now - kv.second.since > kForwardedKeep; });
+  }
+  if (leader != forwarding_to_) {
+    // A new leader has not seen any of them.
+    forwarding_to_ = leader;
+    unsent_.clear();
+    for (const auto& [id, f] : forwarded_) unsent_.push_back(id);
+  }
+  for (const Hash256& id : unsent_) {
+    auto it = forwarded_.find(id);
+    if (it == forwarded_.end()) continue;  // committed or expired meanwhile
+    if (is_leader) {
+      to_mempool.emplace_back(std::move(it->second.tx), id);
+      forwarded_.erase(it);
+    } else {
+      transport_->send(leader, frame(FrameKind::forward_tx, it->second.tx.to_json().dump()));
+    }
+  }
+  unsent_.clear();
+  lock.unlock();
+  for (auto& [tx, id] : to_mempool) admit_forwarded_(tx, id);
+}
+
+void RaftOrderer::publish_status() {
+  ConsensusStatus s;
+  switch (raft_->role()) {
+    case Role::leader:
+      s.role = "leader";
+      break;
+    case Role::candidate:
+    case Role::pre_candidate:
+      s.role = "candidate";
+      break;
+    case Role::follower:
+      s.role = raft_->is_learner() ? "learner" : "follower";
+      break;
+  }
+  s.term = raft_->term();
+  s.commit_index = raft_->commit();
+  s.applied_index = raft_->applied();
+  s.members = raft_->conf_state().voters.size();
+  s.learners = raft_->conf_state().learners.size();
+  std::lock_guard lock(status_mu_);
+  if (consensus::NodeId lead = raft_->leader(); lead != consensus::kNoNode) {
+    if (const RaftPeer* p = config_.raft.peer(lead)) s.leader = p->name;
+    else if (auto it = names_.find(lead); it != names_.end()) s.leader = it->second;
+    else s.leader = "node-" + std::to_string(lead);
+  }
+  status_ = std::move(s);
+}
+
+}  // namespace custos::node

@@ -1,0 +1,145 @@
+// Replicated ordering: blocks are entries of a Raft log shared by the peers.
+//
+// The leader cuts a block from its mempool once the block before it is
+// applied (so the header names the real previous block and results hash),
+// and proposes it as one Raft entry. Every node, the leader included, applies
+// each committed entry in log order: it decodes the block, checks it extends
+// its ledger head (height, previous hash, previous results hash) and hands it
+// to the applier, which executes and commits it. An entry that does not
+// extend the head is skipped on every node alike (a deposed leader's block);
+// a results-hash mismatch means this node's state diverged and stops it.
+//
+// A follower forwards the transactions submitted to it to the leader and
+// keeps them until they are committed, forwarding again when the leader
+// changes. The Raft log is compacted every snapshot_entries entries; the
+// snapshot names a ledger height, and a node that receives one fetches the
+// missing blocks from a peer, executing each.
+//
+// Threads: one consensus thread owns the Raft object, the Raft storage
+// writes and block application; the transport thread only queues frames.
+// Every public method is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "consensus/raft.h"
+#include "ledger/ledger.h"
+#include "node/config.h"
+#include "node/mempool.h"
+#include "node/orderer.h"
+#include "node/raft_storage.h"
+#include "node/transport.h"
+
+namespace custos::node {
+
+using Clock = std::chrono::steady_clock;
+
+class RaftOrderer : public Orderer {
+ public:
+  // What the orderer needs from its node besides applying blocks: admission
+  // of a transaction forwarded by another peer (the leader admits it anew).
+  using AdmitForwarded = std::function<void(const Transaction& tx, const Hash256& id)>;
+
+  // Errors: "raft_io" (the Raft log), "tls" (certificate files).
+  static Result<std::unique_ptr<RaftOrderer>> open(const NodeConfig& config,
+                                                   std::string network_id,
+                                                   const ledger::Ledger& ledger,
+                                                   BlockApplier& applier,
+                                                   AdmitForwarded admit_forwarded);
+  ~RaftOrderer() override;
+
+  // Errors: "mempool_full", "duplicate", "no_leader" (an election is under
+  // way: retry shortly).
+  Status submit(const Transaction& tx, const Hash256& tx_id) override;
+  Status start() override;
+  void stop() override;
+  std::string role() const override;
+  std::size_t pending_txs() const override;
+  ConsensusStatus status() const override;
+  Status read_barrier(std::chrono::milliseconds timeout) override;
+
+  // The port the Raft transport listens on (after start()).
+  int transport_port() const { return transport_port_; }
+
+ private:
+  RaftOrderer(const NodeConfig& config, std::string network_id, const ledger::Ledger& ledger,
+              BlockApplier& applier, AdmitForwarded admit_forwarded,
+              std::unique_ptr<RaftStorage> storage);
+
+  struct Inbound {
+    PeerId from = 0;
+    Bytes frame;
+  };
+
+  void on_frame(PeerId from, Bytes frame);
+  void run();
+  void handle_ready();
+  void apply_entry(const consensus::Entry& entry);
+  void install_snapshot(const consensus::Snapshot& snap);
+  bool fetch_blocks_to(std::uint64_t height, const Hash256& block_hash);
+  void maybe_propose_block();
+  void maybe_compact();
+  void hand_over_leadership();
+  void forward_pending();
+  void serve_block_request(PeerId from, ByteView body);
+  void publish_status();
+
+  const NodeConfig config_;
+  const std::string network_id_;
+  const ledger::Ledger& ledger_;
+  BlockApplier& applier_;
+  AdmitForwarded admit_forwarded_;
+  std::unique_ptr<RaftStorage> storage_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<consensus::Raft> raft_;  // consensus thread only
+  Mempool mempool_;
+  int transport_port_ = 0;
+
+  // Inputs to the consensus thread.
+  mutable std::mutex in_mu_;
+  std::condition_variable in_cv_;
+  std::deque<Inbound> inbox_;
+  std::deque<Inbound> block_replies_;
+  std::deque<std::uint64_t> read_requests_;
+  std::atomic<bool> stopping_{false};
+  // Submitted here, not yet seen committed; sent to the leader (again when
+  // the leader changes). Guarded by in_mu_.
+  struct Forwarded {
+    Transaction tx;
+    Clock::time_point since;
+  };
+  std::map<Hash256, Forwarded> forwarded_;
+  std::vector<Hash256> unsent_;           // in forwarded_, not yet sent to the current leader
+  consensus::NodeId forwarding_to_ = 0;   // the leader unsent_ is relative to
+  Clock::time_point next_expiry_scan_{};
+  bool kick_ = false;                     // new work for the consensus thread
+
+  // Read barriers: request id -> the read index once the leader confirmed it.
+  struct ReadWait {
+    std::uint64_t index = 0;
+    bool failed = false;
+  };
+  std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  std::map<std::uint64_t, ReadWait> reads_;
+  std::uint64_t next_read_id_ = 1;
+
+  // Published by the consensus thread for status readers.
+  mutable std::mutex status_mu_;
+  ConsensusStatus status_;
+  std::map<consensus::NodeId, std::string> names_;  // members added at run time
+  std::atomic<std::uint64_t> applied_index_{0};
+
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> transfer_requested_{false};
+};
+
+}  // namespace custos::node
