@@ -47,6 +47,15 @@ demo_wait_ready() {
   done
 }
 
+# demo_wait_leader URL [SECONDS]: waits until the node knows a leader.
+demo_wait_leader() {
+  local url=$1 deadline=$((SECONDS + ${2:-30}))
+  until [ "$(curl -fsS "$url/healthz" 2>/dev/null | jq -r '.leader // empty')" != "" ]; do
+    [ $SECONDS -lt $deadline ] || die "no leader elected after ${2:-30} s (see the node logs)"
+    sleep 0.2
+  done
+}
+
 # demo_free_port: prints a TCP port on 127.0.0.1 that is free right now.
 demo_free_port() {
   local port
@@ -60,7 +69,8 @@ demo_free_port() {
   die "no free port found"
 }
 
-# demo_node_config N PORT: writes DEMO_DIR/nodeN.json.
+# demo_node_config N PORT: writes DEMO_DIR/nodeN.json for a single node
+# that orders alone (no Raft section).
 demo_node_config() {
   cat > "$DEMO_DIR/node$1.json" <<JSON
 {
@@ -73,6 +83,43 @@ demo_node_config() {
   "http": {"threads": 8, "body_bytes_max": 131072, "commit_wait_ms_max": 10000}
 }
 JSON
+}
+
+# demo_network_configs NODES: writes DEMO_DIR/node1.json .. nodeNODES.json
+# from the ready network in network-configs/ (1, 3 or 5 nodes, Raft with
+# mutual TLS), with free ports in place of the fixed ones, and the nodes'
+# certificates in DEMO_DIR/certs (scripts/make-certs).
+demo_network_configs() {
+  local nodes=$1 template n
+  case "$nodes" in
+    1) template="$CUSTOS_ROOT/network-configs/1-node" ;;
+    3|5) template="$CUSTOS_ROOT/network-configs/$nodes-nodes" ;;
+    *) die "ready networks have 1, 3 or 5 nodes (network-configs/); not $nodes" ;;
+  esac
+  local ids=() ports=() used=" " p1 p2
+  for n in $(seq 1 "$nodes"); do
+    ids+=("$n")
+    # Two distinct free ports per node: its gateway, then its Raft transport.
+    for _ in $(seq 1 20); do
+      p1=$(demo_free_port); p2=$(demo_free_port)
+      [ "$p1" != "$p2" ] && [[ "$used" != *" $p1 "* ]] && [[ "$used" != *" $p2 "* ]] && break
+    done
+    used+="$p1 $p2 "
+    ports+=("$p1 $p2")
+  done
+  "$CUSTOS_ROOT/scripts/make-certs" "$DEMO_DIR/certs" "${ids[@]}" >/dev/null \
+    || die "making the node certificates failed"
+  # peers: [{"id": 1, ..., "port": RAFT_PORT_1}, ...] with this run's ports.
+  local raft_ports
+  raft_ports=$(for p in "${ports[@]}"; do echo "${p#* }"; done | jq -s -c .)
+  for n in $(seq 1 "$nodes"); do
+    local gw=${ports[$((n - 1))]%% *}
+    jq --argjson gw "$gw" --argjson rp "$raft_ports" '
+      .data_dir = ("node" + (.raft.id | tostring))
+      | .listen.port = $gw
+      | .raft.peers |= [ .[] | .port = $rp[.id - 1] ]' \
+      "$template/node$n.json" > "$DEMO_DIR/node$n.json" || die "writing node$n.json failed"
+  done
 }
 
 # demo_start_node N: starts custos-node in the background, logging to
