@@ -1,12 +1,6 @@
 // kill -9 of custos-node during a write load, then a restart: every
 // transaction that was acknowledged with ?wait=commit must be there, and the
 // chain must continue from where it stopped.
-#include <doctest/doctest.h>
-#include <httplib.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -16,59 +10,16 @@
 
 #include "core/jwt.h"
 #include "core/tx.h"
+#include "tests/node_process.h"
 #include "tests/test_util.h"
 
 using namespace custos;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-class NodeProcess {
- public:
-  NodeProcess(fs::path config, fs::path log) : config_(std::move(config)), log_(std::move(log)) {}
-  ~NodeProcess() { kill(SIGKILL); }
-
-  void start() {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      std::FILE* out = std::freopen(log_.c_str(), "a", stdout);
-      std::FILE* err = std::freopen(log_.c_str(), "a", stderr);
-      (void)out;
-      (void)err;
-      ::execl(CUSTOS_NODE_PATH, "custos-node", "--config", config_.c_str(), nullptr);
-      ::_exit(127);
-    }
-  }
-
-  void kill(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  fs::path config_, log_;
-  pid_t pid_ = -1;
-};
-
-bool wait_ready(httplib::Client& c) {
-  for (int i = 0; i < 200; ++i) {  // up to 20 s
-    if (auto r = c.Get("/readyz"); r && r->status == 200) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
-}  // namespace
+using custos::testing::enrol_tx;
+using custos::testing::NodeProcess;
+using custos::testing::now_ms;
+using custos::testing::wait_ready;
 
 TEST_CASE("kill -9 under write load loses no acknowledged transaction") {
   fs::path dir = fs::temp_directory_path() / ("custos-crash-test-" + std::to_string(::getpid()));
@@ -110,18 +61,7 @@ TEST_CASE("kill -9 under write load loses no acknowledged transaction") {
         httplib::Client c("127.0.0.1", port);
         c.set_read_timeout(10, 0);
         while (!stop) {
-          int n = counter++;
-          Transaction tx;
-          tx.network_id = "custos-crash";
-          tx.chaincode = "identity";
-          tx.function = "enrol";
-          tx.args = {{"id", "load-" + std::to_string(n)},
-                     {"org", "police"},
-                     {"roles", {"investigator"}},
-                     {"public_key", PrivateKey::generate().public_key().hex()}};
-          tx.nonce = hex_encode(sha256(std::to_string(n)).view()).substr(0, 32);
-          tx.created_at_ms = now_ms();
-          if (!tx.sign(admin).ok()) return;
+          Transaction tx = enrol_tx("custos-crash", admin, counter++);
           auto r = c.Post("/v1/transactions?wait=commit", tx.to_json().dump(), "application/json");
           if (!r) {  // the node is gone: this round is over for this writer
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
