@@ -55,14 +55,18 @@ struct TransportConfig {
   std::size_t frame_bytes_max = 64 << 20; // larger frames drop the connection
   std::int64_t backoff_ms_min = 50;
   std::int64_t backoff_ms_max = 2000;
+  // Connect plus TLS handshake when dialling; TLS handshake plus hello when
+  // accepting (a silent connection is closed after it).
   std::int64_t connect_timeout_ms = 2000;
 };
 
 struct TransportStats {
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
-  std::uint64_t frames_dropped = 0;      // queue full or peer unknown
-  std::uint64_t connections_refused = 0; // bad hello, wrong network, TLS, garbage
+  std::uint64_t frames_dropped = 0;      // queue full, peer unknown or removed, frame too
+                                         // large, or in flight when a connection broke
+  std::uint64_t connections_refused = 0; // bad hello, wrong network, TLS (either side),
+                                         // garbage, too many inbound connections
   std::uint64_t reconnects = 0;
 };
 
@@ -72,17 +76,21 @@ class Transport {
   // authenticated peer. Must not block for long.
   using FrameHandler = std::function<void(PeerId from, Bytes frame)>;
 
-  // Errors: "tls" (unreadable or mismatched certificate files).
+  // Errors: "tls" (unreadable or mismatched certificate files), "config"
+  // (self 0, network_id empty or over 255 bytes, a limit or timeout out of range).
   static Result<std::unique_ptr<Transport>> create(TransportConfig config, FrameHandler on_frame);
   virtual ~Transport() = default;
 
   // Binds and starts the I/O thread; returns the bound port. Error "listen".
+  // Called at most once, and not after stop().
   virtual Result<int> start() = 0;
-  // Closes every connection and joins the thread. Idempotent.
+  // Closes every connection and joins the thread. Idempotent. Not from a
+  // FrameHandler (the thread cannot join itself).
   virtual void stop() = 0;
 
   // Sets or replaces the address of a peer (membership changes add peers at
   // run time); remove_peer closes its connection and drops its queue.
+  // Precondition (checked): id >= 1, id != self, 1 <= port <= 65535.
   virtual void set_peer(PeerId id, PeerAddress address) = 0;
   virtual void remove_peer(PeerId id) = 0;
 
