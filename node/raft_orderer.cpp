@@ -83,8 +83,8 @@ struct SnapshotPoint {
 
 Result<SnapshotPoint> parse_snapshot_data(const Bytes& data) {
   auto j = parse_json_strict(text_of(data));
-  if (!j || !j->is_object() || !(*j)["height"].is_number_unsigned() ||
-      !(*j)["block_hash"].is_string()) {
+  if (!j || !j->is_object() || !(*j)["height"].is_number_integer() ||
+      (*j)["height"].get<std::int64_t>() < 0 || !(*j)["block_hash"].is_string()) {
     return make_error("bad_snapshot", "snapshot data is not {height, block_hash}");
   }
   auto hash = Hash256::from_hex((*j)["block_hash"].get<std::string>());
@@ -590,7 +590,10 @@ void RaftOrderer::maybe_compact() {
   auto head = ledger_.head();
   if (auto s = storage_->compact(applied, raft_->conf_state(), snapshot_data(*head)); !s) {
     log_line(config_.node_id, "cannot compact the Raft log: " + s.error().message);
+    return;
   }
+  log_line(config_.node_id, "compacted the Raft log up to index " + std::to_string(applied) +
+                                " (block " + std::to_string(head->height) + ")");
 }
 
 void RaftOrderer::forward_pending() {

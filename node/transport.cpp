@@ -191,6 +191,7 @@ Status check_config(const TransportConfig& c) {
     return bad("network_id must have 1 to 255 bytes");
   if (c.listen_port < 0 || c.listen_port > 65535) return bad("listen_port must be 0..65535");
   if (c.queue_frames_max == 0) return bad("queue_frames_max must be >= 1");
+  if (c.queue_bytes_max == 0) return bad("queue_bytes_max must be >= 1");
   if (c.frame_bytes_max == 0 || c.frame_bytes_max > std::numeric_limits<std::uint32_t>::max())
     return bad("frame_bytes_max must be 1..4294967295 (the length prefix has 32 bits)");
   // Zero would make the backoff never grow: a busy redial loop.
@@ -277,6 +278,7 @@ class TransportImpl final : public Transport {
   // The outgoing side of one peer as callers see it; guarded by mu_.
   struct PeerQueue {
     std::deque<Bytes> frames;
+    std::size_t bytes = 0;     // sum of frames' sizes
     bool wake_posted = false;  // a wake() for this peer is on its way to the I/O thread
     bool connected = false;
   };
@@ -761,8 +763,11 @@ void TransportImpl::send(PeerId to, Bytes frame) {
     return;
   }
   PeerQueue& queue = it->second;
+  queue.bytes += frame.size();
   queue.frames.push_back(std::move(frame));
-  if (queue.frames.size() > config_.queue_frames_max) {
+  while (queue.frames.size() > config_.queue_frames_max ||
+         (queue.bytes > config_.queue_bytes_max && queue.frames.size() > 1)) {
+    queue.bytes -= queue.frames.front().size();
     queue.frames.pop_front();  // the newest Raft messages supersede the oldest
     ++stats_.frames_dropped;
   }
@@ -792,6 +797,7 @@ std::size_t TransportImpl::take_frames(PeerId id, std::vector<Bytes>& out) {
   while (!frames.empty() && taken < write_batch_frames_max &&
          (taken == 0 || bytes + frames.front().size() <= write_batch_bytes_max)) {
     bytes += frames.front().size();
+    it->second.bytes -= frames.front().size();
     out.push_back(std::move(frames.front()));
     frames.pop_front();
     ++taken;

@@ -52,6 +52,7 @@ struct TransportConfig {
   // (checked by the node's config loader, not here).
   std::optional<TlsFiles> tls;
   std::size_t queue_frames_max = 4096;    // per peer, outgoing
+  std::size_t queue_bytes_max = 64 << 20; // per peer, outgoing: a down peer costs at most this
   std::size_t frame_bytes_max = 64 << 20; // larger frames drop the connection
   std::int64_t backoff_ms_min = 50;
   std::int64_t backoff_ms_max = 2000;

@@ -199,12 +199,12 @@ class Cluster {
   ~Cluster() {
     for (auto& [i, p] : procs_) p->kill(SIGTERM);
     proxies_.clear();
-    if (!keep_) fs::remove_all(dir_);
+    // CUSTOS_KEEP_TEST_FILES=1 keeps the folder (configs, logs, data) to look at.
+    if (!std::getenv("CUSTOS_KEEP_TEST_FILES")) fs::remove_all(dir_);
   }
 
   static std::string name(int i) { return "node" + std::to_string(i); }
   int size() const { return o_.nodes; }
-  void keep_files() { keep_ = true; }
   const fs::path& dir() const { return dir_; }
 
   void start(int i) {
@@ -319,7 +319,6 @@ class Cluster {
   ClusterOptions o_;
   PrivateKey admin_;
   fs::path dir_;
-  bool keep_ = false;
   std::atomic<int> counter_{0};
   std::map<int, int> gateway_port_, raft_port_;
   std::map<int, std::unique_ptr<NodeProcess>> procs_;
