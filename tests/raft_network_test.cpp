@@ -131,6 +131,7 @@ struct ClusterOptions {
   std::uint64_t snapshot_entries = 10'000;
   bool proxied = false;  // route every node-to-node link through a Proxy
   int commit_wait_ms = 10'000;
+  int learners = 0;  // the last `learners` nodes replicate without voting
 };
 
 // A network of custos-node processes in a temporary folder.
@@ -173,6 +174,7 @@ class Cluster {
           port = proxies_[{i, j}]->port();
         }
         peers.push_back({{"id", j}, {"name", name(j)}, {"host", "127.0.0.1"}, {"port", port}});
+        if (j > o_.nodes - o_.learners) peers.back()["learner"] = true;
       }
       Json config = {
           {"node_id", name(i)},
@@ -501,4 +503,36 @@ TEST_CASE("a partitioned minority cannot commit, and the network heals without d
                  cluster.auth());
   REQUIRE(r);
   CHECK(r->status == 200);
+}
+
+TEST_CASE("a learner (a court's read-only replica) replicates, serves reads, never votes") {
+  Cluster cluster({.nodes = 4, .learners = 1});
+  cluster.start_all();
+  REQUIRE(cluster.wait_leader(1) != 0);
+  auto h = cluster.healthz(4);
+  REQUIRE(h);
+  CHECK((*h)["role"] == "learner");
+  CHECK((*h)["voters"] == 3);
+  CHECK((*h)["learners"] == 1);
+  // Writes through the learner's gateway are forwarded like a follower's.
+  Transaction tx = cluster.make_tx();
+  REQUIRE(cluster.submit(4, tx) == 200);
+  REQUIRE(cluster.wait_converged());
+  CHECK(cluster.has_tx(4, tx.id().hex()));
+  // With the learner and one voter down, the two remaining voters still
+  // commit: the learner was never part of the quorum.
+  int leader = cluster.wait_leader(1);
+  int voter = leader % 3 + 1;
+  cluster.kill(4);
+  cluster.kill(voter);
+  REQUIRE(cluster.submit(leader, cluster.make_tx()) == 200);
+  // And the learner never becomes leader, even when it is the last one up
+  // long enough to time out.
+  cluster.start(4);
+  REQUIRE(cluster.wait_converged());
+  cluster.kill(leader);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto alone = cluster.healthz(4);
+  REQUIRE(alone);
+  CHECK((*alone)["role"] == "learner");
 }
