@@ -103,24 +103,6 @@ std::int64_t now_s() {
 }  // namespace
 
 std::optional<Viewer> authenticate(const node::Node& node, const Request& req, Response& res) {
-  // ?consistency=linearizable: first catch up with everything committed
-  // anywhere before this request (Raft ReadIndex), so that the read, and the
-  // identity check below, see it. The default reads this node's ledger as is.
-  if (req.has_param("consistency")) {
-    std::string mode = req.get_param_value("consistency");
-    if (mode == "linearizable") {
-      auto wait = std::chrono::milliseconds(node.config().http.commit_wait_ms_max);
-      if (auto s = node.read_barrier(wait); !s) {
-        res.set_header("Retry-After", "1");
-        send_problem(res, 503, s.error().code, s.error().message);
-        return std::nullopt;
-      }
-    } else if (mode != "local") {
-      send_problem(res, 400, "bad_parameter",
-                   "\"consistency\" may be \"local\" (default) or \"linearizable\"");
-      return std::nullopt;
-    }
-  }
   std::string auth = req.get_header_value("Authorization");
   if (!auth.starts_with("Bearer ")) {
     send_problem(res, 401, "missing_token",
@@ -153,6 +135,26 @@ std::optional<Viewer> authenticate(const node::Node& node, const Request& req, R
     send_problem(res, 401, "bad_token_signature",
                  "token is not signed by the identity's current key");
     return std::nullopt;
+  }
+  // ?consistency=linearizable: only for an authenticated caller (it costs a
+  // round trip to the leader and holds this thread), catch up with
+  // everything committed anywhere before this request (Raft ReadIndex), so
+  // that the read sees it. The default reads this node's ledger as is.
+  if (req.has_param("consistency")) {
+    std::string mode = req.get_param_value("consistency");
+    if (mode == "linearizable") {
+      auto wait = std::chrono::milliseconds(
+          std::max<std::int64_t>(node.config().http.commit_wait_ms_max, 1000));
+      if (auto s = node.read_barrier(wait); !s) {
+        res.set_header("Retry-After", "1");
+        send_problem(res, 503, s.error().code, s.error().message);
+        return std::nullopt;
+      }
+    } else if (mode != "local") {
+      send_problem(res, 400, "bad_parameter",
+                   "\"consistency\" may be \"local\" (default) or \"linearizable\"");
+      return std::nullopt;
+    }
   }
   return Viewer{jwt->claims.subject, (*identity)["org"].get<std::string>(),
                 (*identity)["roles"].get<std::vector<std::string>>()};

@@ -1,5 +1,8 @@
 #include "node/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <fstream>
 #include <set>
 
@@ -35,8 +38,14 @@ Status only_members(const Json& obj, std::set<std::string> allowed, const std::s
   return ok_status();
 }
 
+// A literal loopback address (127.0.0.0/8, ::1) or "localhost"; never a
+// name that merely starts like one ("127.example.org").
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return host == "localhost";
 }
 
 Status read_string(const Json& obj, const char* name, std::string& out, const std::string& where) {
@@ -129,6 +138,18 @@ Status read_raft(const Json& r, const std::string& node_id, const Resolve& resol
   return ok_status();
 }
 
+// A block travels as one Raft entry in one transport frame (64 MiB); its
+// JSON may be up to twice the mempool's size estimate.
+constexpr std::size_t kRaftBlockBytesMax = 16 << 20;
+
+Status check_raft_limits(const NodeConfig& c) {
+  if (c.raft.enabled && c.block.bytes_max > kRaftBlockBytesMax) {
+    return bad("block.bytes_max may be at most " + std::to_string(kRaftBlockBytesMax) +
+               " with raft (a block travels in one frame between nodes)");
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<NodeConfig> config_from_json_text(const std::string& text,
@@ -209,6 +230,7 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
   if (j.contains("raft")) {
     if (auto s = read_raft(j["raft"], c.node_id, resolve, c.raft); !s) return s.error();
   }
+  if (auto s = check_raft_limits(c); !s) return s.error();
   return c;
 }
 

@@ -27,6 +27,7 @@ enum class FrameKind : std::uint8_t {
 constexpr std::size_t kInboxFramesMax = 20'000;  // beyond: oldest dropped (Raft retransmits)
 constexpr std::size_t kForwardedTxsMax = 20'000;
 constexpr auto kForwardedKeep = std::chrono::seconds(60);
+constexpr auto kForwardedResend = std::chrono::seconds(3);  // not committed yet: send again
 constexpr std::size_t kBlockReplyBlocksMax = 64;
 constexpr std::size_t kBlockReplyBytesMax = 8 << 20;
 constexpr auto kBlockReplyWait = std::chrono::seconds(2);
@@ -217,10 +218,18 @@ Status RaftOrderer::start() {
 }
 
 void RaftOrderer::stop() {
+  if (!running_) {
+    if (transport_) transport_->stop();
+    worker_.stop();
+    return;
+  }
   // A leader that stops cleanly hands over first, so the network does not
   // wait an election timeout for a new one (rolling restarts).
-  if (running_ && role() == "leader" && config_.raft.peers.size() > 1) {
-    transfer_requested_ = true;
+  if (role() == "leader" && config_.raft.peers.size() > 1) {
+    {
+      std::lock_guard lock(in_mu_);
+      transfer_requested_ = true;
+    }
     in_cv_.notify_one();
     auto deadline = Clock::now() +
                     std::chrono::milliseconds(config_.raft.tick_ms * config_.raft.election_ticks);
@@ -235,7 +244,17 @@ void RaftOrderer::stop() {
   in_cv_.notify_all();
   mempool_.close();
   if (thread_.joinable()) thread_.join();
-  if (transport_) transport_->stop();
+  transport_->stop();
+  worker_.stop();
+  {
+    std::lock_guard lock(status_mu_);
+    status_.role = "stopped";
+    status_.leader.clear();
+  }
+  {
+    std::lock_guard lock(read_mu_);
+    running_ = false;
+  }
   read_cv_.notify_all();
 }
 
@@ -300,35 +319,42 @@ void RaftOrderer::on_frame(PeerId from, Bytes f) {
       return;
     }
     case FrameKind::forward_tx: {
-      auto tx = tx_parse(text_of(body));
-      if (!tx) return;  // a peer's bug; the tx's client will time out and retry
-      admit_forwarded_(*tx, tx->id());
+      // Parsing, signature checks and ledger reads: not on the I/O thread.
+      // A full worker sheds the job; the follower sends it again.
+      worker_.post([this, f = std::move(f)] {
+        auto tx = tx_parse(text_of(ByteView(f).subspan(1)));
+        if (tx) admit_forwarded_(*tx, tx->id());
+      });
       return;
     }
     case FrameKind::block_request:
-      serve_block_request(from, body);
+      if (body.size() == 16) {
+        worker_.post([this, from, lo = get64(body.first(8)), hi = get64(body.subspan(8))] {
+          serve_block_request(from, lo, hi);
+        });
+      }
       return;
   }
 }
 
-void RaftOrderer::serve_block_request(PeerId from, ByteView body) {
-  if (body.size() != 16) return;
-  std::uint64_t lo = get64(body.first(8));
-  std::uint64_t hi = get64(body.subspan(8));
+void RaftOrderer::serve_block_request(PeerId from, std::uint64_t lo, std::uint64_t hi) {
   auto head = ledger_.head();
   if (!head || lo == 0 || lo > hi) return;
   hi = std::min(hi, head->height);
-  Json blocks = Json::array();
+  std::vector<std::string> blocks;
   std::size_t bytes = 0;
   for (std::uint64_t h = lo; h <= hi && blocks.size() < kBlockReplyBlocksMax; ++h) {
     auto b = ledger_.block(h);
     if (!b) break;
-    Json j = b->to_json();
-    bytes += j.dump().size();
-    blocks.push_back(std::move(j));
-    if (bytes > kBlockReplyBytesMax) break;
+    std::string text = b->to_json().dump();
+    if (!blocks.empty() && bytes + text.size() > kBlockReplyBytesMax) break;
+    bytes += text.size();
+    blocks.push_back(std::move(text));
   }
-  transport_->send(from, frame(FrameKind::block_reply, blocks.dump()));
+  std::string reply = "[";
+  for (std::size_t i = 0; i < blocks.size(); ++i) reply += (i ? "," : "") + blocks[i];
+  reply += "]";
+  transport_->send(from, frame(FrameKind::block_reply, reply));
 }
 
 // ---------------------------------------------------------------- consensus thread
@@ -336,7 +362,7 @@ void RaftOrderer::serve_block_request(PeerId from, ByteView body) {
 void RaftOrderer::run() {
   const auto tick = std::chrono::milliseconds(config_.raft.tick_ms);
   // A snapshot persisted before a crash names blocks the ledger must hold.
-  if (auto snap = storage_->snapshot(); !snap.empty()) install_snapshot(snap);
+  if (auto snap = storage_->snapshot(); !snap.empty() && !install_snapshot(snap)) return;
   auto next_tick = Clock::now() + tick;
   for (;;) {
     std::deque<Inbound> inbox;
@@ -344,7 +370,7 @@ void RaftOrderer::run() {
     {
       std::unique_lock lock(in_mu_);
       auto wake = next_tick;
-      if (raft_->role() == Role::leader) {
+      if (can_propose()) {
         if (auto at = mempool_.ready_at(config_.block)) wake = std::min(wake, *at);
       }
       in_cv_.wait_until(lock, wake, [&] {
@@ -380,16 +406,19 @@ void RaftOrderer::run() {
     if (transfer_requested_.exchange(false)) hand_over_leadership();
     forward_pending();
     maybe_propose_block();
-    while (raft_->has_ready()) handle_ready();
+    while (raft_->has_ready()) {
+      if (!handle_ready()) return;  // stopping during a snapshot install
+    }
+    settle_proposal();
     maybe_compact();
     publish_status();
   }
   publish_status();
 }
 
-void RaftOrderer::handle_ready() {
+bool RaftOrderer::handle_ready() {
   consensus::Ready rd = raft_->ready();
-  if (rd.snapshot) install_snapshot(*rd.snapshot);
+  if (rd.snapshot && !install_snapshot(*rd.snapshot)) return false;
   storage_->save(rd.snapshot, rd.entries, rd.hard_state);
   for (const auto& m : rd.messages) {
     transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
@@ -405,8 +434,14 @@ void RaftOrderer::handle_ready() {
     }
   }
   raft_->advance(rd);
-  applied_index_ = raft_->applied();
+  {
+    // Under read_mu_, so that a read_barrier() between its check and its
+    // wait cannot miss this.
+    std::lock_guard lock(read_mu_);
+    applied_index_ = raft_->applied();
+  }
   read_cv_.notify_all();
+  return true;
 }
 
 void RaftOrderer::apply_entry(const Entry& entry) {
@@ -470,7 +505,7 @@ void RaftOrderer::apply_entry(const Entry& entry) {
   for (const auto& id : ids) forwarded_.erase(id);
 }
 
-void RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
+bool RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
   auto point = parse_snapshot_data(snap.data);
   if (!point) fatal(config_.node_id, point.error().message);
   auto head = ledger_.head();
@@ -481,7 +516,7 @@ void RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
     if (!fetch_blocks_to(point->height, point->block_hash)) {
       // Stopping (or no peer could serve): do not persist the snapshot.
       if (!stopping_) fatal(config_.node_id, "could not fetch the blocks of a snapshot");
-      return;
+      return false;
     }
   }
   auto at = ledger_.block(point->height);
@@ -489,6 +524,7 @@ void RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
     fatal(config_.node_id, "the ledger's block " + std::to_string(point->height) +
                                " differs from the snapshot's: this node's ledger has diverged");
   }
+  return true;
 }
 
 bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_hash) {
@@ -537,32 +573,55 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
   return false;
 }
 
-void RaftOrderer::maybe_propose_block() {
-  if (raft_->role() != Role::leader) return;
+bool RaftOrderer::can_propose() const {
   // The next block names the previous one's hash and results: wait until
   // everything in the log (this term's no-op included) is applied.
-  if (raft_->applied() < raft_->last_index()) return;
+  return raft_->role() == Role::leader && raft_->applied() >= raft_->last_index() &&
+         !proposed_ && Clock::now() >= transfer_until_;
+}
+
+void RaftOrderer::maybe_propose_block() {
+  if (!can_propose()) return;
   auto batch = mempool_.take_ready(config_.block, false);
   if (batch.empty()) return;
   auto head = ledger_.head();
   std::vector<Transaction> txs;
-  std::vector<Hash256> ids;
   txs.reserve(batch.size());
-  for (auto& [tx, id] : batch) {
-    txs.push_back(std::move(tx));
-    ids.push_back(id);
-  }
+  for (const auto& [tx, id] : batch) txs.push_back(tx);
   Block block = make_block(network_id_, head->height + 1, head->block_hash,
                            std::max(wall_clock_ms(), head->timestamp_ms), config_.node_id,
                            head->results_hash, std::move(txs));
   std::string text = block.to_json().dump();
   if (auto s = raft_->propose(Bytes(text.begin(), text.end())); !s) {
-    // Lost leadership or the log is backed up: the clients' waits time out,
-    // and they resubmit (a resubmitted duplicate is refused by the ledger).
+    // Leadership lost or handed over, or the log is backed up: the
+    // transactions wait to be forwarded to whoever leads next.
     log_line(config_.node_id, "block " + std::to_string(block.header.height) +
                                   " not proposed: " + s.error().message);
-    mempool_.forget(ids);
+    std::lock_guard lock(in_mu_);
+    for (auto& [tx, id] : batch) {
+      mempool_.forget({id});
+      requeue(std::move(tx), id);
+    }
+    return;
   }
+  proposed_ = Proposed{raft_->last_index(), std::move(batch)};
+}
+
+void RaftOrderer::settle_proposal() {
+  if (!proposed_ || raft_->applied() < proposed_->index) return;
+  // Whatever held that log position has been applied. A transaction not in
+  // the ledger now was in a block another leader overwrote: forward it again.
+  std::lock_guard lock(in_mu_);
+  for (auto& [tx, id] : proposed_->txs) {
+    mempool_.forget({id});
+    if (!ledger_.has_tx(id)) requeue(std::move(tx), id);
+  }
+  proposed_.reset();
+}
+
+void RaftOrderer::requeue(Transaction tx, const Hash256& id) {
+  if (forwarded_.emplace(id, Forwarded{std::move(tx), Clock::now()}).second) unsent_.push_back(id);
+  kick_ = true;
 }
 
 void RaftOrderer::hand_over_leadership() {
@@ -581,7 +640,10 @@ void RaftOrderer::hand_over_leadership() {
   if (best == consensus::kNoNode) return;
   if (auto s = raft_->transfer_leadership(best); !s) {
     log_line(config_.node_id, "leadership transfer refused: " + s.error().message);
+    return;
   }
+  transfer_until_ =
+      Clock::now() + std::chrono::milliseconds(config_.raft.tick_ms * config_.raft.election_ticks);
 }
 
 void RaftOrderer::maybe_compact() {
@@ -600,42 +662,43 @@ void RaftOrderer::forward_pending() {
   const consensus::NodeId leader = raft_->leader();
   const bool is_leader = raft_->role() == Role::leader;
   if (leader == consensus::kNoNode) return;
-  std::vector<std::pair<Transaction, Hash256>> to_mempool;
   // A deposed leader's mempool goes to the new leader.
-  auto orphans = is_leader ? decltype(to_mempool){} : mempool_.take_ready(config_.block, true);
-  std::unique_lock lock(in_mu_);
+  auto orphans = is_leader ? std::vector<std::pair<Transaction, Hash256>>{}
+                           : mempool_.take_ready(config_.block, true);
+  std::lock_guard lock(in_mu_);
   for (auto& [tx, id] : orphans) {
     mempool_.forget({id});
-    if (forwarded_.emplace(id, Forwarded{std::move(tx), Clock::now()}).second) {
-      unsent_.push_back(id);
-    }
+    requeue(std::move(tx), id);
   }
   auto now = Clock::now();
-  if (now >= next_expiry_scan_) {
-    // Forwarded transactions that never committed (the leader refused or
-    // lost them) are dropped; their clients' waits have long timed out.
-    next_expiry_scan_ = now + std::chrono::seconds(1);
-    std::erase_if(forwarded_, [&](const auto& kv) { return now - kv.second.since > kForwardedKeep; });
-  }
   if (leader != forwarding_to_) {
-    // A new leader has not seen any of them.
+    // A new leader has seen none of them.
     forwarding_to_ = leader;
     unsent_.clear();
     for (const auto& [id, f] : forwarded_) unsent_.push_back(id);
+  } else if (now >= next_scan_) {
+    // Once a second: drop what never committed (its client's wait has long
+    // timed out) and send again what has waited too long (a dropped frame, a
+    // leader that was busy).
+    next_scan_ = now + std::chrono::seconds(1);
+    std::erase_if(forwarded_, [&](const auto& kv) { return now - kv.second.since > kForwardedKeep; });
+    for (const auto& [id, f] : forwarded_) {
+      if (now - f.last_sent > kForwardedResend) unsent_.push_back(id);
+    }
   }
   for (const Hash256& id : unsent_) {
     auto it = forwarded_.find(id);
     if (it == forwarded_.end()) continue;  // committed or expired meanwhile
+    it->second.last_sent = now;
+    // It stays in forwarded_ until committed: a refusal for lack of room
+    // is retried, and a committed one is refused as a duplicate.
     if (is_leader) {
-      to_mempool.emplace_back(std::move(it->second.tx), id);
-      forwarded_.erase(it);
+      worker_.post([this, tx = it->second.tx, id] { admit_forwarded_(tx, id); });
     } else {
       transport_->send(leader, frame(FrameKind::forward_tx, it->second.tx.to_json().dump()));
     }
   }
   unsent_.clear();
-  lock.unlock();
-  for (auto& [tx, id] : to_mempool) admit_forwarded_(tx, id);
 }
 
 void RaftOrderer::publish_status() {

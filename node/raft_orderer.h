@@ -36,6 +36,7 @@
 #include "node/orderer.h"
 #include "node/raft_storage.h"
 #include "node/transport.h"
+#include "node/worker.h"
 
 namespace custos::node {
 
@@ -43,6 +44,8 @@ using Clock = std::chrono::steady_clock;
 
 class RaftOrderer : public Orderer {
  public:
+  static constexpr std::size_t kWorkerJobsMax = 50'000;
+
   // What the orderer needs from its node besides applying blocks: admission
   // of a transaction forwarded by another peer (the leader admits it anew).
   using AdmitForwarded = std::function<void(const Transaction& tx, const Hash256& id)>;
@@ -80,15 +83,20 @@ class RaftOrderer : public Orderer {
 
   void on_frame(PeerId from, Bytes frame);
   void run();
-  void handle_ready();
+  bool handle_ready();  // false: interrupted by stop()
   void apply_entry(const consensus::Entry& entry);
-  void install_snapshot(const consensus::Snapshot& snap);
+  // False if stopping interrupted it (nothing may then be persisted).
+  bool install_snapshot(const consensus::Snapshot& snap);
   bool fetch_blocks_to(std::uint64_t height, const Hash256& block_hash);
   void maybe_propose_block();
+  // Leader, nothing in flight, not handing over: a new block may be cut.
+  bool can_propose() const;
   void maybe_compact();
   void hand_over_leadership();
   void forward_pending();
-  void serve_block_request(PeerId from, ByteView body);
+  void requeue(Transaction tx, const Hash256& id);  // caller holds in_mu_
+  void settle_proposal();
+  void serve_block_request(PeerId from, std::uint64_t lo, std::uint64_t hi);
   void publish_status();
 
   const NodeConfig config_;
@@ -114,11 +122,12 @@ class RaftOrderer : public Orderer {
   struct Forwarded {
     Transaction tx;
     Clock::time_point since;
+    Clock::time_point last_sent{};
   };
   std::map<Hash256, Forwarded> forwarded_;
-  std::vector<Hash256> unsent_;           // in forwarded_, not yet sent to the current leader
-  consensus::NodeId forwarding_to_ = 0;   // the leader unsent_ is relative to
-  Clock::time_point next_expiry_scan_{};
+  std::vector<Hash256> unsent_;           // in forwarded_, to send (again) now
+  consensus::NodeId forwarding_to_ = 0;   // the leader they were last sent to
+  Clock::time_point next_scan_{};
   bool kick_ = false;                     // new work for the consensus thread
 
   // Read barriers: request id -> the read index once the leader confirmed it.
@@ -136,6 +145,20 @@ class RaftOrderer : public Orderer {
   ConsensusStatus status_;
   std::map<consensus::NodeId, std::string> names_;  // members added at run time
   std::atomic<std::uint64_t> applied_index_{0};
+
+  // The block this leader proposed and has not yet seen applied (consensus
+  // thread only): once the log is applied past its index, whatever of it is
+  // not in the ledger (a new leader overwrote it) is forwarded again.
+  struct Proposed {
+    std::uint64_t index = 0;
+    std::vector<std::pair<Transaction, Hash256>> txs;
+  };
+  std::optional<Proposed> proposed_;
+  Clock::time_point transfer_until_{};  // no proposals while handing over
+
+  // Admission of forwarded transactions and serving blocks to peers: slow
+  // jobs kept off the transport and consensus threads.
+  Worker worker_{kWorkerJobsMax};
 
   std::thread thread_;
   std::atomic<bool> running_{false};

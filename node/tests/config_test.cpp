@@ -113,4 +113,12 @@ TEST_CASE("bad raft sections are refused with the reason") {
           "below raft.election_ticks");
   refused(R"({"id":1,"peers":)" + peers + R"(,"plain_tcp":true,"tick":5})", "unknown member");
   refused(R"({"id":1,"peers":[],"plain_tcp":true})", "1 to 64 peers");
+  refused(R"({"id":1,"peers":[{"id":1,"name":"node1","host":"127.example.org","port":7101}],"plain_tcp":true})",
+          "loopback");
+  auto big = config_from_json_text(
+      R"({"node_id":"node1","data_dir":"d","genesis_file":"g","block":{"bytes_max":33554432},
+          "raft":{"id":1,"peers":[{"id":1,"name":"node1","host":"::1","port":7101}],"plain_tcp":true}})",
+      "/x");
+  REQUIRE_FALSE(big.ok());
+  CHECK(big.error().message.find("block.bytes_max may be at most") != std::string::npos);
 }
