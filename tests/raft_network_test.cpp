@@ -145,8 +145,11 @@ class Cluster {
     std::string ids;
     for (int i = 1; i <= o_.nodes; ++i) ids += " " + std::to_string(i);
     std::string cmd = custos::testing::source_path("scripts/make-certs") + " " +
-                      (dir_ / "certs").string() + ids + " >/dev/null";
-    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "scripts/make-certs failed");
+                      (dir_ / "certs").string() + ids + " >" + (dir_ / "make-certs.log").string() +
+                      " 2>&1";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0,
+                    "scripts/make-certs failed: "
+                        << custos::testing::read_text((dir_ / "make-certs.log").string()));
 
     Json nodes = Json::array();
     for (int i = 1; i <= o_.nodes; ++i) nodes.push_back({{"id", name(i)}, {"org", "police"}});
