@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   }
   double upd_s = seconds_since(start);
   std::printf(
-      "update %d batches of %zu existing keys: %.2f ms per batch, %.1f hashes and %.1f puts per "
+      "update %d batches of %zu existing keys: %.2f ms per batch, %.1f hashes and %.1f writes per "
       "key\n",
       rounds, batch_keys, upd_s * 1000 / rounds, double(hashes) / (rounds * batch_keys),
       double(puts + deletes) / (rounds * batch_keys));
