@@ -78,7 +78,7 @@ struct SmtPosition {
 
   // Storage key: depth as 2 bytes big-endian, then the ceil(depth/8) bytes of
   // path that hold the prefix (unused low bits zero). Distinct positions
-  // have distinct encodings; see docs/state-proofs.md §5.
+  // have distinct encodings; see docs/state-proofs.md §4.
   Bytes encode() const;
 
   bool operator==(const SmtPosition&) const = default;
@@ -218,7 +218,7 @@ struct SmtLookup {
                               const std::optional<Hash256>& value, const SmtProof& proof);
 
 // {"siblings": [hex, ...], "leaf": null | {"key_hash": hex, "value": hex}}
-// with every hash as 64 lowercase hex digits; see docs/state-proofs.md §4.
+// with every hash as 64 lowercase hex digits; see docs/state-proofs.md §3.
 Json smt_proof_to_json(const SmtProof& proof);
 // Refuses ("bad_smt_proof") anything but that shape: missing or extra
 // members, more than kSmtDepthMax siblings, a hash that is not 64 lowercase
