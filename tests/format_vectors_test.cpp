@@ -19,6 +19,7 @@
 #include "wallet/keystore.h"
 
 using namespace custos;
+using custos::testing::document_vectors;
 using custos::testing::read_text;
 using custos::testing::source_path;
 
@@ -108,25 +109,6 @@ std::map<std::string, std::string> compute_vectors() {
 
   v["jwt.example"] = jwt_mint(key1, {"nl-police-admin", "custos-demo", 1764460800, 1764461100});
   return v;
-}
-
-// NAME -> value of every vector block in the document.
-std::map<std::string, std::string> document_vectors(const std::string& doc) {
-  std::map<std::string, std::string> out;
-  const std::string marker = "<!-- vector: ";
-  for (std::size_t pos = doc.find(marker); pos != std::string::npos;
-       pos = doc.find(marker, pos + 1)) {
-    std::size_t name_end = doc.find(" -->", pos);
-    REQUIRE(name_end != std::string::npos);
-    std::string name = doc.substr(pos + marker.size(), name_end - pos - marker.size());
-    std::size_t fence = doc.find("```", name_end);
-    std::size_t body = doc.find('\n', fence) + 1;
-    std::size_t close = doc.find("\n```", body);
-    REQUIRE_MESSAGE(close != std::string::npos, "unclosed block for " << name);
-    CHECK_MESSAGE(!out.contains(name), "vector " << name << " appears twice");
-    out[name] = doc.substr(body, close - body);
-  }
-  return out;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -28,6 +29,28 @@ inline std::string read_text(const std::string& path) {
 // Published vectors live in tests/vectors/ (copied from shared/testvectors).
 inline Json read_vector_json(const std::string& name) {
   return Json::parse(read_text(source_path("tests/vectors/" + name)));
+}
+
+// NAME -> value of every vector in a document: an HTML comment
+// `<!-- vector: NAME -->` followed by a fenced code block holding the value.
+// Documents with worked vectors (docs/formats.md, docs/state-proofs.md) are
+// checked against the code through this.
+inline std::map<std::string, std::string> document_vectors(const std::string& doc) {
+  std::map<std::string, std::string> out;
+  const std::string marker = "<!-- vector: ";
+  for (std::size_t pos = doc.find(marker); pos != std::string::npos;
+       pos = doc.find(marker, pos + 1)) {
+    std::size_t name_end = doc.find(" -->", pos);
+    REQUIRE(name_end != std::string::npos);
+    std::string name = doc.substr(pos + marker.size(), name_end - pos - marker.size());
+    std::size_t fence = doc.find("```", name_end);
+    std::size_t body = doc.find('\n', fence) + 1;
+    std::size_t close = doc.find("\n```", body);
+    REQUIRE_MESSAGE(close != std::string::npos, "unclosed block for " << name);
+    CHECK_MESSAGE(!out.contains(name), "vector " << name << " appears twice");
+    out[name] = doc.substr(body, close - body);
+  }
+  return out;
 }
 
 // A TCP socket bound to 127.0.0.1 on a port the kernel picked; returns the
