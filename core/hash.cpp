@@ -33,9 +33,20 @@ Hash256 Hash256::from_bytes(ByteView bytes) {
   return h;
 }
 
+// Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up (under a
+// lock) on every init, a measurable share of hashing-heavy work.
+static const EVP_MD* sha256_md() {
+  static EVP_MD* md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) std::abort();
+    return fetched;
+  }();
+  return md;
+}
+
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   if (ctx_ == nullptr) std::abort();
-  require(EVP_DigestInit_ex(as_ctx(ctx_), EVP_sha256(), nullptr));
+  require(EVP_DigestInit_ex(as_ctx(ctx_), sha256_md(), nullptr));
 }
 
 Sha256::~Sha256() {

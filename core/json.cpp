@@ -318,6 +318,12 @@ Result<Json> parse_json_strict(std::string_view text) {
   if (text.starts_with("\xEF\xBB\xBF")) {
     return make_error("bad_json", "a byte-order mark is not allowed");
   }
+  // JSON has no place for a raw NUL (inside strings it must be escaped), and
+  // the parser would stop at one and accept "{}\0junk" as "{}": two texts
+  // for one signed value.
+  if (text.find('\0') != std::string_view::npos) {
+    return make_error("bad_json", "a NUL byte is not allowed in JSON text");
+  }
   StrictBuilder builder;
   bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
                             /*strict=*/true, /*ignore_comments=*/false);

@@ -91,6 +91,8 @@ TEST_CASE("every refusal path is reachable") {
   refusal("{");
   refusal("");
   refusal("\xEF\xBB\xBF{}");  // byte-order mark
+  CHECK(refusal(std::string("{}\0xyz", 6)).find("NUL") != std::string::npos);
+  refusal(std::string("\"a\0b\"", 5));  // raw NUL inside a string
   refusal("[1,]");
   refusal("/* comment */ 1");
   std::string deep(65, '[');
