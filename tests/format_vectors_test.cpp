@@ -15,6 +15,8 @@
 #include "core/genesis.h"
 #include "core/jwt.h"
 #include "core/merkle.h"
+#include "core/smt.h"
+#include "ledger/commitments.h"
 #include "tests/test_util.h"
 #include "wallet/keystore.h"
 
@@ -106,6 +108,43 @@ std::map<std::string, std::string> compute_vectors() {
   genesis.nodes.push_back({"node1", "nl-police"});
   v["genesis.canonical"] = canonical_json(genesis.to_json()).value();
   v["genesis.hash"] = genesis.hash().hex();
+
+  // §12: block 1's two transactions, then the handover again in block 2.
+  const std::string leaf0 = ledger::tx_log_leaf_data(reg.id(), 1, 0, "OK");
+  const std::string leaf1 = ledger::tx_log_leaf_data(tx.id(), 1, 1, "OK");
+  const std::string leaf2 = ledger::tx_log_leaf_data(tx.id(), 2, 0, "DUPLICATE_TX");
+  const std::vector<Hash256> leaf_hashes = {merkle_leaf_hash(as_bytes(leaf0)),
+                                            merkle_leaf_hash(as_bytes(leaf1)),
+                                            merkle_leaf_hash(as_bytes(leaf2))};
+  v["txlog.leaf0_data"] = leaf0;
+  v["txlog.leaf0_hash"] = leaf_hashes[0].hex();
+  v["txlog.leaf1_hash"] = leaf_hashes[1].hex();
+  v["txlog.leaf2_data"] = leaf2;
+  v["txlog.leaf2_hash"] = leaf_hashes[2].hex();
+  v["txlog.root3"] = merkle_root(leaf_hashes).hex();
+
+  // §13: the register event of block 1 as the custody chaincode shapes it.
+  Json event = {{"item_id", "E-2026-0002"},
+                {"seq", 0},
+                {"type", "register"},
+                {"tx_id", reg.id().hex()},
+                {"height", 1},
+                {"block_time_ms", block.header.timestamp_ms},
+                {"declared_at_ms", reg.created_at_ms},
+                {"actor", "nl-police-admin"},
+                {"cosigners", Json::array()},
+                {"data", {{"case_id", "C-2026-17"}, {"content_hash", nullptr}}},
+                {"prev_event_hash", Hash256{}.hex()}};
+  event["event_hash"] = tagged_hash("custos/event/v1", canonical_json(event).value()).hex();
+  v["state.history_head_input"] = canonical_json(Json{{"event", event}, {"seq", 0}}).value();
+  const Hash256 head_value = ledger::history_head_value(event, 0);
+  v["state.history_head"] = head_value.hex();
+  MemorySmtStore one_key;
+  const std::vector<SmtChange> change = {{"item/E-2026-0002", head_value}};
+  auto update = smt_update(one_key, change);
+  REQUIRE(update.ok());
+  CHECK(update->root == smt_leaf_hash(smt_key_hash("item/E-2026-0002"), head_value));
+  v["state.root_one_key"] = update->root.hex();
 
   v["jwt.example"] = jwt_mint(key1, {"nl-police-admin", "custos-demo", 1764460800, 1764461100});
   return v;
