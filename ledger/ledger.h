@@ -8,6 +8,12 @@
 // Durability: commit_block() writes one atomic WriteBatch with the WAL synced
 // before it returns, so after kill -9 at any moment the database reopens at
 // the last block that commit_block() returned for (or a later one).
+//
+// Commitments: with each block the ledger extends one RFC 6962 Merkle log
+// over every transaction ever committed (the transaction log) and updates a
+// sparse Merkle tree from history keys to their latest event (the state
+// map); both roots are in the head and kept per height. Their exact bytes
+// are in docs/formats.md §12 and §13 and commitments.h.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +28,8 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/result.h"
+#include "core/smt.h"
+#include "ledger/commitments.h"
 
 namespace custos::ledger {
 
@@ -32,6 +40,11 @@ struct TxRecord {
   std::uint32_t index = 0;  // position in the block
   std::string code;         // "OK" or a stable refusal code, e.g. "NOT_CUSTODIAN"
   std::string message;      // human-readable reason; empty for OK
+  // Position in the transaction log of the transaction's FIRST commit. Set by
+  // the ledger: ignored in BlockEffects, filled in by tx(). A copy committed
+  // again (a duplicate) is a log leaf of its own with its own code, which
+  // log_leaf() returns; this record keeps pointing at the first.
+  std::uint64_t log_index = 0;
 };
 
 // One change to world state; value nullopt deletes the key.
@@ -41,7 +54,8 @@ struct StateWrite {
 };
 
 // One event appended to the history of `key` (an evidence item, say) at
-// position `seq`; seqs of one key start at 0 and have no gaps.
+// position `seq`; seqs of one key start at 0 and have no gaps. A key is 1 to
+// kSmtKeyBytesMax bytes without 0x00 (it is also a state map key).
 struct HistoryAppend {
   std::string key;
   std::uint64_t seq = 0;
@@ -56,12 +70,36 @@ struct BlockEffects {
   Hash256 results_hash;  // committed to by the next block's header
 };
 
+// The two commitments after a block: the transaction log's size and root
+// and the state map's root.
+struct ChainRoots {
+  std::uint64_t log_size = 0;  // transactions committed up to and including the block
+  Hash256 log_root;            // RFC 6962 MTH of those log_size leaves
+  Hash256 state_root;          // SMT root over every history key's latest event
+
+  bool operator==(const ChainRoots&) const = default;
+};
+
 // The latest committed block.
 struct Head {
   std::uint64_t height = 0;
   Hash256 block_hash;
   Hash256 results_hash;
   std::int64_t timestamp_ms = 0;
+  // The block's ChainRoots, as roots(height) returns them.
+  std::uint64_t log_size = 0;
+  Hash256 log_root;
+  Hash256 state_root;
+
+  ChainRoots roots() const { return {log_size, log_root, state_root}; }
+};
+
+// A state proof and the head it was made at: lookup.proof verifies with
+// smt_verify(state_root, key, lookup.value, lookup.proof).
+struct StateProof {
+  std::uint64_t height = 0;  // the head the proof belongs to
+  Hash256 state_root;        // that head's state root
+  SmtLookup lookup;          // the key's history-head value (nullopt: no history) and proof
 };
 
 struct LedgerOptions {
@@ -87,9 +125,48 @@ class Ledger {
   // error "ledger_order" if violated; nothing is written): the block's height
   // is head()+1 (or 0 on an empty ledger), its prev_hash is the head's block
   // hash (for height 0 any value is accepted: it is the genesis hash), and
-  // effects.txs has one record per transaction in block order. Errors:
-  // "ledger_order", "ledger_io".
+  // effects.txs has one record per transaction in block order. In the same
+  // batch it appends one transaction log leaf per record (block order) and
+  // sets each history key's state map value from its last append in the
+  // block. Errors: "ledger_order", "ledger_io".
   virtual Status commit_block(const Block& block, const BlockEffects& effects) = 0;
+
+  // --- commitments ---------------------------------------------------------------
+  // The roots after the block at `height`; nullopt if no such block.
+  virtual std::optional<ChainRoots> roots(std::uint64_t height) const = 0;
+
+  // The transaction log. Sizes and indexes may come from untrusted queries:
+  // anything past the current head's log_size is the error "bad_range" (as
+  // are the cases core/merkle_log.h names), never an abort. Any size the log
+  // has ever had can be asked for: stored log nodes never change.
+  //
+  // MTH of the first `size` leaves; size 0 gives SHA-256(""). Errors:
+  // "bad_range" (size > the head's log_size).
+  virtual Result<Hash256> log_root(std::uint64_t size) const = 0;
+  // RFC 6962 PATH(log_index, D[log_size]), checked with
+  // merkle_verify_inclusion against log_root(log_size). Errors: "bad_range"
+  // (log_size > the head's log_size, or log_index >= log_size).
+  virtual Result<std::vector<Hash256>> inclusion_proof(std::uint64_t log_index,
+                                                       std::uint64_t log_size) const = 0;
+  // RFC 6962 PROOF(old_size, D[new_size]), checked with
+  // merkle_verify_consistency. Errors: "bad_range" (old_size == 0, old_size >
+  // new_size, new_size > the head's log_size).
+  virtual Result<std::vector<Hash256>> consistency_proof(std::uint64_t old_size,
+                                                         std::uint64_t new_size) const = 0;
+  // The leaf data at `log_index` (tx_log_leaf_data of that commit), which a
+  // verifier hashes with merkle_leaf_hash. Errors: "bad_range" (log_index >=
+  // the head's log_size).
+  virtual Result<std::string> log_leaf(std::uint64_t log_index) const = 0;
+
+  // The state map at the current head: the history-head value of
+  // `history_key` (nullopt if it has no history) with a membership or
+  // non-membership proof, and the height and state root it was read at (one
+  // RocksDB snapshot, so the three always belong together). Only the head can
+  // be proved: the tree is overwritten in place by every block (the roots of
+  // past heights stay valid for proofs made back then). Errors:
+  // "ledger_empty" (no genesis block yet), "smt_bad_key" (key empty or longer
+  // than kSmtKeyBytesMax).
+  virtual Result<StateProof> state_proof(std::string_view history_key) const = 0;
 
   // --- transactions -----------------------------------------------------------
   virtual std::optional<TxRecord> tx(const Hash256& tx_id) const = 0;

@@ -32,8 +32,12 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <system_error>
 
+#include "core/merkle.h"
+#include "core/merkle_log.h"
+#include "core/smt.h"
 #include "ledger/ledger.h"
 
 namespace custos::ledger {
@@ -41,7 +45,9 @@ namespace {
 
 // The on-disk layout version, kept in meta under kFormatKey. Bump it on any
 // change to the key layout or record encodings.
-constexpr std::string_view kFormat = "custos-ledger/1";
+// 2: the transaction log (mlog, txlog), the state map (smt), roots in the
+// head and per height, log_index in tx records.
+constexpr std::string_view kFormat = "custos-ledger/2";
 
 // Sized for a small server: the cache is shared by every column family.
 constexpr std::size_t kBlockCacheBytes = 32u << 20;
@@ -53,14 +59,27 @@ constexpr std::size_t kInfoLogFilesKept = 4;
 
 // Column family order in handles_; kDefault exists only because RocksDB
 // requires it.
-enum Cf : std::size_t { kDefault, kBlocks, kTxs, kState, kHistory, kMeta, kCfCount };
-constexpr const char* kCfNames[kCfCount] = {"default", "blocks", "txs", "state", "history", "meta"};
+enum Cf : std::size_t {
+  kDefault,
+  kBlocks,
+  kTxs,
+  kState,
+  kHistory,
+  kMeta,
+  kMlog,
+  kTxlog,
+  kSmt,
+  kCfCount
+};
+constexpr const char* kCfNames[kCfCount] = {"default", "blocks", "txs",   "state", "history",
+                                            "meta",    "mlog",   "txlog", "smt"};
 
 // Internal meta keys. User names from put_meta() live under kUserMetaPrefix
 // so that no name a caller picks can overwrite the head or a results hash.
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kHeadKey = "head";
 constexpr std::string_view kResultsPrefix = "results/";
+constexpr std::string_view kRootsPrefix = "roots/";
 constexpr std::string_view kUserMetaPrefix = "user/";
 
 [[noreturn]] void die(const std::string& why) {
@@ -86,6 +105,39 @@ std::uint64_t from_be64(std::string_view s) {
 
 std::string results_key(std::uint64_t height) {
   return std::string(kResultsPrefix) + be64(height);
+}
+
+std::string roots_key(std::uint64_t height) {
+  return std::string(kRootsPrefix) + be64(height);
+}
+
+// Level byte, then the index: one level's nodes are contiguous and in order.
+std::string mlog_key(std::uint32_t level, std::uint64_t index) {
+  return static_cast<char>(level) + be64(index);
+}
+
+std::string to_string(const Bytes& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+std::string_view raw(const Hash256& h) {
+  return {reinterpret_cast<const char*>(h.bytes.data()), h.bytes.size()};
+}
+
+Hash256 hash_from_raw(std::string_view bytes, const std::string& what) {
+  if (bytes.size() != 32) die("corrupt " + what + ": " + std::to_string(bytes.size()) + " bytes");
+  return Hash256::from_bytes(as_bytes(bytes));
+}
+
+// roots/BE8(height): BE8(log_size) || log_root || state_root, 72 bytes.
+std::string encode_roots(const ChainRoots& r) {
+  return be64(r.log_size) + std::string(raw(r.log_root)) + std::string(raw(r.state_root));
+}
+
+ChainRoots decode_roots(std::string_view bytes, const std::string& what) {
+  if (bytes.size() != 72) die("corrupt " + what + ": " + std::to_string(bytes.size()) + " bytes");
+  return {from_be64(bytes.substr(0, 8)), hash_from_raw(bytes.substr(8, 32), what),
+          hash_from_raw(bytes.substr(40, 32), what)};
 }
 
 // key + 0x00 is the prefix of all of key's events. As no key holds 0x00, the
@@ -135,22 +187,28 @@ std::string string_member(const Json& j, const char* name, const std::string& wh
 }
 
 std::string encode_tx_record(const TxRecord& r) {
-  return canonical_or_die(
-      Json{{"height", r.height}, {"index", r.index}, {"code", r.code}, {"message", r.message}},
-      "tx record of " + r.tx_id.hex());
+  return canonical_or_die(Json{{"height", r.height},
+                               {"index", r.index},
+                               {"code", r.code},
+                               {"message", r.message},
+                               {"log_index", r.log_index}},
+                          "tx record of " + r.tx_id.hex());
 }
 
 TxRecord decode_tx_record(const Hash256& id, std::string_view text) {
   const std::string what = "tx record " + id.hex();
   Json j = parse_stored(text, what);
-  if (!j.is_object() || j.size() != 4) die(what + " has the wrong members");
+  if (!j.is_object() || j.size() != 5) die(what + " has the wrong members");
   TxRecord r;
   r.tx_id = id;
   std::int64_t height = int_member(j, "height", what);
   std::int64_t index = int_member(j, "index", what);
-  if (height < 0 || index < 0 || index > std::numeric_limits<std::uint32_t>::max()) {
-    die(what + " has an out-of-range height or index");
+  std::int64_t log_index = int_member(j, "log_index", what);
+  if (height < 0 || index < 0 || index > std::numeric_limits<std::uint32_t>::max() ||
+      log_index < 0) {
+    die(what + " has an out-of-range height, index or log_index");
   }
+  r.log_index = static_cast<std::uint64_t>(log_index);
   r.height = static_cast<std::uint64_t>(height);
   r.index = static_cast<std::uint32_t>(index);
   r.code = string_member(j, "code", what);
@@ -162,13 +220,16 @@ std::string encode_head(const Head& h) {
   return canonical_or_die(Json{{"height", h.height},
                                {"block_hash", h.block_hash.hex()},
                                {"results_hash", h.results_hash.hex()},
-                               {"timestamp_ms", h.timestamp_ms}},
+                               {"timestamp_ms", h.timestamp_ms},
+                               {"log_size", h.log_size},
+                               {"log_root", h.log_root.hex()},
+                               {"state_root", h.state_root.hex()}},
                           "head");
 }
 
 Head decode_head(std::string_view text) {
   Json j = parse_stored(text, "head");
-  if (!j.is_object() || j.size() != 4) die("corrupt head: wrong members");
+  if (!j.is_object() || j.size() != 7) die("corrupt head: wrong members");
   Head h;
   std::int64_t height = int_member(j, "height", "head");
   if (height < 0) die("corrupt head: negative height");
@@ -176,6 +237,11 @@ Head decode_head(std::string_view text) {
   h.block_hash = hash_member(j, "block_hash", "head");
   h.results_hash = hash_member(j, "results_hash", "head");
   h.timestamp_ms = int_member(j, "timestamp_ms", "head");
+  std::int64_t log_size = int_member(j, "log_size", "head");
+  if (log_size < 0) die("corrupt head: negative log_size");
+  h.log_size = static_cast<std::uint64_t>(log_size);
+  h.log_root = hash_member(j, "log_root", "head");
+  h.state_root = hash_member(j, "state_root", "head");
   return h;
 }
 
@@ -186,6 +252,94 @@ Error io_error(const std::string& what, const rocksdb::Status& s) {
 Error order_error(const std::string& why) {
   return make_error("ledger_order", why);
 }
+
+std::optional<std::string> read_cf(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf,
+                                   const rocksdb::ReadOptions& ro, std::string_view key) {
+  std::string value;
+  auto s = db.Get(ro, cf, slice(key), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) die("reading " + cf->GetName() + ": " + s.ToString());
+  return value;
+}
+
+// The transaction log's nodes in the mlog family, read at `ro` (a snapshot
+// or the latest state). A stored node never changes, so any read made after
+// the head that names a size finds every node of that size.
+class RocksLogStore final : public MerkleLogStore {
+ public:
+  RocksLogStore(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ReadOptions ro = {})
+      : db_(db), cf_(cf), ro_(ro) {}
+  std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const override {
+    auto bytes = read_cf(db_, cf_, ro_, mlog_key(level, index));
+    if (!bytes) return std::nullopt;
+    return hash_from_raw(*bytes,
+                         "log node (" + std::to_string(level) + ", " + std::to_string(index) + ")");
+  }
+
+ private:
+  rocksdb::DB& db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  rocksdb::ReadOptions ro_;
+};
+
+// A log store plus the nodes a commit is about to write, so that the new
+// root can be computed before the batch is written.
+class PendingLogStore final : public MerkleLogStore {
+ public:
+  PendingLogStore(const MerkleLogStore& base, std::span<const NodeWrite> writes) : base_(base) {
+    for (const NodeWrite& w : writes) pending_[{w.level, w.index}] = w.hash;
+  }
+  std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const override {
+    auto it = pending_.find({level, index});
+    if (it != pending_.end()) return it->second;
+    return base_.get(level, index);
+  }
+
+ private:
+  const MerkleLogStore& base_;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, Hash256> pending_;
+};
+
+// The state map's nodes in the smt family, read at `ro`. Unlike log nodes
+// these are overwritten by each block, so readers that need one version
+// pass a snapshot.
+class RocksSmtStore final : public SmtStore {
+ public:
+  RocksSmtStore(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ReadOptions ro = {})
+      : db_(db), cf_(cf), ro_(ro) {}
+  Result<std::optional<SmtNode>> get_node(const SmtPosition& pos) const override {
+    auto bytes = read_cf(db_, cf_, ro_, to_string(pos.encode()));
+    if (!bytes) return std::optional<SmtNode>();
+    auto node = SmtNode::decode(as_bytes(*bytes));
+    if (!node)
+      die("corrupt state map node at depth " + std::to_string(pos.depth) + ": " +
+          node.error().message);
+    return std::optional<SmtNode>(*node);
+  }
+
+ private:
+  rocksdb::DB& db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  rocksdb::ReadOptions ro_;
+};
+
+// A RocksDB snapshot released on scope exit.
+class ScopedSnapshot {
+ public:
+  explicit ScopedSnapshot(rocksdb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {}
+  ~ScopedSnapshot() { db_.ReleaseSnapshot(snapshot_); }
+  ScopedSnapshot(const ScopedSnapshot&) = delete;
+  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
+  rocksdb::ReadOptions read_options() const {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    return ro;
+  }
+
+ private:
+  rocksdb::DB& db_;
+  const rocksdb::Snapshot* snapshot_;
+};
 
 class RocksLedger final : public Ledger {
  public:
@@ -224,8 +378,7 @@ class RocksLedger final : public Ledger {
   std::optional<Hash256> results_hash(std::uint64_t height) const override {
     auto bytes = read(kMeta, results_key(height));
     if (!bytes) return std::nullopt;
-    if (bytes->size() != 32) die("corrupt results hash at height " + std::to_string(height));
-    return Hash256::from_bytes(as_bytes(*bytes));
+    return hash_from_raw(*bytes, "results hash at height " + std::to_string(height));
   }
 
   Status commit_block(const Block& block, const BlockEffects& effects) override {
@@ -274,13 +427,28 @@ class RocksLedger final : public Ledger {
 
     put(kBlocks, be64(height), canonical_or_die(block_json, "block"));
 
+    // Every record is a log leaf, duplicates included: the log says what
+    // happened to each transaction of each block, in order.
+    const std::uint64_t old_log_size = current ? current->log_size : 0;
+    std::vector<Hash256> leaf_hashes;
+    leaf_hashes.reserve(effects.txs.size());
+    for (std::size_t i = 0; i < effects.txs.size(); ++i) {
+      const TxRecord& r = effects.txs[i];
+      std::string data = tx_log_leaf_data(r.tx_id, height, r.index, r.code);
+      leaf_hashes.push_back(merkle_leaf_hash(as_bytes(data)));
+      put(kTxlog, be64(old_log_size + i), data);
+    }
+
     // The index keeps where a transaction was first committed: a later copy
     // of it (which the executor records as a duplicate) must not replace it.
     std::set<Hash256> indexed_here;
-    for (const TxRecord& r : effects.txs) {
+    for (std::size_t i = 0; i < effects.txs.size(); ++i) {
+      const TxRecord& r = effects.txs[i];
       if (indexed_here.contains(r.tx_id) || has_tx(r.tx_id)) continue;
       indexed_here.insert(r.tx_id);
-      put(kTxs, raw(r.tx_id), encode_tx_record(r));
+      TxRecord stored = r;
+      stored.log_index = old_log_size + i;
+      put(kTxs, raw(r.tx_id), encode_tx_record(stored));
     }
 
     // WriteBatch applies in order with increasing sequence numbers, so a
@@ -295,10 +463,16 @@ class RocksLedger final : public Ledger {
     }
 
     std::map<std::string, std::uint64_t, std::less<>> next_seq;
+    // Each key's state map value comes from its last append in the block.
+    std::map<std::string, Hash256, std::less<>> history_heads;
     std::unique_ptr<rocksdb::Iterator> last(db_->NewIterator({}, handles_[kHistory]));
     for (const HistoryAppend& a : effects.history) {
       if (a.key.find('\0') != std::string::npos) {
         die("commit_block: history key holds a 0x00 byte");
+      }
+      if (a.key.empty() || a.key.size() > kSmtKeyBytesMax) {
+        die("commit_block: history key of " + std::to_string(a.key.size()) +
+            " bytes (allowed: 1.." + std::to_string(kSmtKeyBytesMax) + ")");
       }
       auto it = next_seq.find(a.key);
       if (it == next_seq.end()) {
@@ -311,18 +485,109 @@ class RocksLedger final : public Ledger {
       ++it->second;
       put(kHistory, history_prefix(a.key) + be64(a.seq),
           canonical_or_die(a.event, "history event of \"" + a.key + "\""));
+      history_heads[a.key] = history_head_value(a.event, a.seq);
     }
 
+    // Only commit_block() writes mlog and smt, under commit_mutex_, so the
+    // latest state is the committed version these updates must start from.
+    RocksLogStore log_store(*db_, handles_[kMlog]);
+    std::vector<NodeWrite> log_writes = MerkleLog(log_store, old_log_size).append(leaf_hashes);
+    for (const NodeWrite& w : log_writes) put(kMlog, mlog_key(w.level, w.index), raw(w.hash));
+    const std::uint64_t log_size = old_log_size + leaf_hashes.size();
+    PendingLogStore log_after(log_store, log_writes);
+    auto log_root = MerkleLog(log_after, log_size).root(log_size);
+    if (!log_root) die("commit_block: log root: " + log_root.error().message);
+
+    Hash256 state_root = current ? current->state_root : kSmtEmpty;
+    if (!history_heads.empty()) {
+      std::vector<SmtChange> changes;
+      changes.reserve(history_heads.size());
+      for (const auto& [key, value] : history_heads) changes.push_back({key, value});
+      RocksSmtStore smt_store(*db_, handles_[kSmt]);
+      auto update = smt_update(smt_store, changes);
+      // Keys were checked above and the store is ours: any error is damage
+      // or a bug, and committing a wrong root would be worse than stopping.
+      if (!update) {
+        die("commit_block: state map update: " + update.error().code + ": " +
+            update.error().message);
+      }
+      for (const auto& [pos, node] : update->writes.puts) {
+        put(kSmt, to_string(pos.encode()), to_string(node.encode()));
+      }
+      for (const SmtPosition& pos : update->writes.deletes) {
+        auto s = batch.Delete(handles_[kSmt], slice(to_string(pos.encode())));
+        if (!s.ok()) die("WriteBatch::Delete: " + s.ToString());
+      }
+      state_root = update->root;
+    }
+
+    const ChainRoots roots{log_size, *log_root, state_root};
     put(kMeta, results_key(height), raw(effects.results_hash));
+    put(kMeta, roots_key(height), encode_roots(roots));
     put(kMeta, kHeadKey,
-        encode_head(
-            Head{height, block.header.hash(), effects.results_hash, block.header.timestamp_ms}));
+        encode_head(Head{height, block.header.hash(), effects.results_hash,
+                         block.header.timestamp_ms, log_size, *log_root, state_root}));
 
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_writes;
     auto s = db_->Write(wo, &batch);
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
     return ok_status();
+  }
+
+  std::optional<ChainRoots> roots(std::uint64_t height) const override {
+    auto bytes = read(kMeta, roots_key(height));
+    if (!bytes) return std::nullopt;
+    return decode_roots(*bytes, "roots at height " + std::to_string(height));
+  }
+
+  // The log reads below take the head's size first and the nodes after: log
+  // nodes are never rewritten, so a commit in between cannot change them.
+  Result<Hash256> log_root(std::uint64_t size) const override {
+    RocksLogStore store(*db_, handles_[kMlog]);
+    return MerkleLog(store, head_log_size()).root(size);
+  }
+
+  Result<std::vector<Hash256>> inclusion_proof(std::uint64_t log_index,
+                                               std::uint64_t log_size) const override {
+    RocksLogStore store(*db_, handles_[kMlog]);
+    return MerkleLog(store, head_log_size()).inclusion_proof(log_index, log_size);
+  }
+
+  Result<std::vector<Hash256>> consistency_proof(std::uint64_t old_size,
+                                                 std::uint64_t new_size) const override {
+    RocksLogStore store(*db_, handles_[kMlog]);
+    return MerkleLog(store, head_log_size()).consistency_proof(old_size, new_size);
+  }
+
+  Result<std::string> log_leaf(std::uint64_t log_index) const override {
+    const std::uint64_t size = head_log_size();
+    if (log_index >= size) {
+      return make_error("bad_range", "log index " + std::to_string(log_index) +
+                                         " is not below the log size " + std::to_string(size));
+    }
+    auto data = read(kTxlog, be64(log_index));
+    if (!data) die("log leaf " + std::to_string(log_index) + " is missing");
+    return std::move(*data);
+  }
+
+  Result<StateProof> state_proof(std::string_view history_key) const override {
+    if (history_key.empty() || history_key.size() > kSmtKeyBytesMax) {
+      return make_error("smt_bad_key", "history key of " + std::to_string(history_key.size()) +
+                                           " bytes (allowed: 1.." +
+                                           std::to_string(kSmtKeyBytesMax) + ")");
+    }
+    // The tree is rewritten in place by each block: read the head and the
+    // nodes at one snapshot so that the proof is against the root returned.
+    ScopedSnapshot snapshot(*db_);
+    const rocksdb::ReadOptions ro = snapshot.read_options();
+    auto head_text = read(kMeta, kHeadKey, ro);
+    if (!head_text) return make_error("ledger_empty", "no block committed yet");
+    const Head h = decode_head(*head_text);
+    RocksSmtStore store(*db_, handles_[kSmt], ro);
+    auto lookup = smt_prove(store, history_key);
+    if (!lookup) die("state proof: " + lookup.error().code + ": " + lookup.error().message);
+    return StateProof{h.height, h.state_root, std::move(lookup).value()};
   }
 
   std::optional<TxRecord> tx(const Hash256& tx_id) const override {
@@ -426,11 +691,6 @@ class RocksLedger final : public Ledger {
   }
 
  private:
-  // Tx ids and results hashes are stored as their 32 raw bytes.
-  static std::string_view raw(const Hash256& h) {
-    return {reinterpret_cast<const char*>(h.bytes.data()), h.bytes.size()};
-  }
-
   // The smallest string greater than every string starting with prefix;
   // false when there is none (empty, or all 0xff bytes).
   static bool prefix_successor(std::string_view prefix, std::string& out) {
@@ -453,12 +713,14 @@ class RocksLedger final : public Ledger {
     if (!it.status().ok()) die(std::string(what) + ": " + it.status().ToString());
   }
 
-  std::optional<std::string> read(Cf cf, std::string_view key) const {
-    std::string value;
-    auto s = db_->Get(rocksdb::ReadOptions(), handles_[cf], slice(key), &value);
-    if (s.IsNotFound()) return std::nullopt;
-    if (!s.ok()) die(std::string("reading ") + kCfNames[cf] + ": " + s.ToString());
-    return value;
+  std::optional<std::string> read(Cf cf, std::string_view key,
+                                  const rocksdb::ReadOptions& ro = {}) const {
+    return read_cf(*db_, handles_[cf], ro, key);
+  }
+
+  std::uint64_t head_log_size() const {
+    auto h = head();
+    return h ? h->log_size : 0;
   }
 
   rocksdb::DB* db_;
@@ -485,6 +747,54 @@ rocksdb::ColumnFamilyOptions column_family_options(const std::shared_ptr<rocksdb
   return cf;
 }
 
+std::string join(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Refuses a database whose column families are not this build's, BEFORE
+// opening it for writing: DB::Open would create the missing families, after
+// which the build that wrote the database could no longer open it (RocksDB
+// insists on opening every family). The format is read in read-only mode so
+// that the refusal names it. A database whose format was never stamped is a
+// creation cut short, and is opened (and completed) as usual.
+Status check_existing_layout(const rocksdb::DBOptions& db_options, const std::string& dir) {
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) {
+    return ok_status();  // no database yet; anything else DB::Open reports
+  }
+  const std::set<std::string> have(names.begin(), names.end());
+  const std::set<std::string> want(std::begin(kCfNames), std::end(kCfNames));
+  if (have == want) return ok_status();
+  if (!have.contains(kCfNames[kMeta])) {
+    return make_error("ledger_io",
+                      "holds column families {" + join(have) + "}: not a Custos ledger");
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* raw_db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto s = rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &handles, &raw_db);
+  if (!s.ok()) return io_error("opening read-only to check the format", s);
+  std::string format;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != kCfNames[kMeta]) continue;
+    s = raw_db->Get(rocksdb::ReadOptions(), handles[i], slice(kFormatKey), &format);
+  }
+  for (auto* h : handles) raw_db->DestroyColumnFamilyHandle(h);
+  raw_db->Close().PermitUncheckedError();
+  delete raw_db;
+  if (s.IsNotFound()) return ok_status();
+  if (!s.ok()) return io_error("reading the format", s);
+  if (format != kFormat) {
+    return make_error("ledger_io", "holds ledger format \"" + format + "\", this build reads \"" +
+                                       std::string(kFormat) + "\"");
+  }
+  return make_error("ledger_io", "holds ledger format \"" + format + "\" but column families {" +
+                                     join(have) + "}, expected {" + join(want) + "}");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
@@ -499,6 +809,10 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
   db_options.max_open_files = kOpenFilesMax;
   db_options.keep_log_file_num = kInfoLogFilesKept;
   db_options.db_write_buffer_size = kAllWriteBuffersBytes;
+
+  if (auto layout = check_existing_layout(db_options, dir.string()); !layout) {
+    return make_error("ledger_io", dir.string() + ": " + layout.error().message);
+  }
 
   auto cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;

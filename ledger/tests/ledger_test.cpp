@@ -20,98 +20,15 @@
 #include "core/keys.h"
 #include "core/tx.h"
 #include "ledger/ledger.h"
+#include "ledger/tests/ledger_test_util.h"
 
 extern char** environ;
 
 using namespace custos;
 using namespace custos::ledger;
+using namespace custos::ledger::testing;
 
 namespace {
-
-constexpr const char* kNet = "custos-test";
-constexpr std::int64_t kEpochMs = 1'764'460'800'000;
-
-// A fresh directory per test under the system temp dir, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("custos-ledger-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::unique_ptr<Ledger> open_ok(const std::filesystem::path& dir, bool sync = false) {
-  auto l = Ledger::open(dir, LedgerOptions{.sync_writes = sync});
-  if (!l) FAIL("open: " << l.error().code << ": " << l.error().message);
-  return std::move(l).value();
-}
-
-// A distinct transaction for each n; the ledger does not verify signatures,
-// so only some are signed, to show real ones round-trip.
-Transaction make_tx(std::uint64_t n, bool sign = false) {
-  Transaction tx;
-  tx.network_id = kNet;
-  tx.chaincode = "custody";
-  tx.function = "register";
-  tx.args = {{"item", "E-" + std::to_string(n)}, {"note", "sealed bag ✓"}};
-  char nonce[17];
-  std::snprintf(nonce, sizeof nonce, "%016llx", static_cast<unsigned long long>(n));
-  tx.nonce = nonce;
-  tx.created_at_ms = kEpochMs + static_cast<std::int64_t>(n);
-  if (sign) REQUIRE(tx.sign(PrivateKey::generate()).ok());
-  return tx;
-}
-
-Hash256 results_of(std::uint64_t height) {
-  return tagged_hash("custos-test/results", std::to_string(height));
-}
-
-// The next block on top of the ledger's head, correctly chained.
-Block next_block(const Ledger& l, std::vector<Transaction> txs) {
-  auto h = l.head();
-  std::uint64_t height = h ? h->height + 1 : 0;
-  return make_block(kNet, height, h ? h->block_hash : Hash256{},
-                    kEpochMs + static_cast<std::int64_t>(height), "node1",
-                    h ? h->results_hash : Hash256{}, std::move(txs));
-}
-
-// Effects with an "OK" record for every transaction.
-BlockEffects effects_for(const Block& b, std::vector<StateWrite> writes = {},
-                         std::vector<HistoryAppend> history = {}) {
-  BlockEffects e;
-  for (std::size_t i = 0; i < b.txs.size(); ++i) {
-    e.txs.push_back(
-        TxRecord{b.txs[i].id(), b.header.height, static_cast<std::uint32_t>(i), "OK", ""});
-  }
-  e.writes = std::move(writes);
-  e.history = std::move(history);
-  e.results_hash = results_of(b.header.height);
-  return e;
-}
-
-void commit_ok(Ledger& l, const Block& b, const BlockEffects& e) {
-  auto s = l.commit_block(b, e);
-  if (!s) FAIL("commit: " << s.error().code << ": " << s.error().message);
-}
-
-// Commits a block with no transactions and the given effects.
-void commit_effects(Ledger& l, std::vector<StateWrite> writes,
-                    std::vector<HistoryAppend> history = {}) {
-  Block b = next_block(l, {});
-  commit_ok(l, b, effects_for(b, std::move(writes), std::move(history)));
-}
 
 std::vector<std::string> keys_of(const std::vector<std::pair<std::string, Json>>& rows) {
   std::vector<std::string> keys;
@@ -635,6 +552,26 @@ std::optional<std::uint64_t> check_crashed_ledger(const Ledger& l) {
   auto chain = l.history("chain", 0, top + 2);
   CHECK(chain.size() == top + 1);
   CHECK(chain.back().event == Json{{"height", top}});
+
+  // The commitments, recomputed from the blocks that survived: a crash must
+  // not leave log nodes or tree nodes of a block that is not there (or miss
+  // those of one that is).
+  CommitmentModel model;
+  for (std::uint64_t h = 0; h <= top; ++h) {
+    Block b = *l.block(h);
+    model.add(b, crash_effects(b));
+    REQUIRE(l.roots(h) == model.roots()[h]);
+  }
+  CHECK(head->roots() == model.roots().back());
+  const std::uint64_t last = head->log_size - 1;
+  auto proof = l.inclusion_proof(last, head->log_size);
+  REQUIRE(proof.ok());
+  CHECK(merkle_verify_inclusion(model.leaf_hashes()[last], last, head->log_size, *proof,
+                                head->log_root));
+  auto sp = l.state_proof("chain");
+  REQUIRE(sp.ok());
+  CHECK(sp->lookup.value == model.heads().at("chain"));
+  CHECK(smt_verify(head->state_root, "chain", sp->lookup.value, sp->lookup.proof));
   return top;
 }
 
@@ -743,6 +680,9 @@ TEST_CASE("ledger abort case (a child of the caller-bug test)" * doctest::skip()
   std::vector<StateWrite> writes = {{"probe", Json(1)}};
   std::vector<HistoryAppend> history;
   if (name == "nul_history_key") history.push_back({std::string("item\0x", 6), 0, Json(1)});
+  if (name == "empty_history_key") history.push_back({"", 0, Json(1)});
+  if (name == "long_history_key")
+    history.push_back({std::string(kSmtKeyBytesMax + 1, 'k'), 0, Json(1)});
   if (name == "history_seq_gap") history.push_back({"item", 1, Json(1)});
   if (name == "history_seq_repeat") {
     history.push_back({"item", 0, Json(1)});
@@ -764,6 +704,8 @@ TEST_CASE("commit_block stops the process on caller bugs, having written nothing
     const char* message;
   };
   const Case cases[] = {{"nul_history_key", "0x00"},
+                        {"empty_history_key", "history key of 0 bytes"},
+                        {"long_history_key", "history key of 1025 bytes"},
                         {"history_seq_gap", "expected 0"},
                         {"history_seq_repeat", "expected 1"},
                         {"float_value", "not canonical JSON"},

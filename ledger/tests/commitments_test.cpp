@@ -1,0 +1,335 @@
+// The transaction log and the state map: roots per block, proofs, reopening,
+// refusal of the previous on-disk format, and reads beside commit_block().
+#include <doctest/doctest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "core/merkle.h"
+#include "core/smt.h"
+#include "ledger/ledger.h"
+#include "ledger/tests/ledger_test_util.h"
+
+using namespace custos;
+using namespace custos::ledger;
+using namespace custos::ledger::testing;
+
+namespace {
+
+HistoryAppend event(const std::string& key, std::uint64_t seq, const std::string& what) {
+  return {key, seq, Json{{"what", what}, {"seq", seq}, {"note", "sealed ✓"}}};
+}
+
+// Every read of the commitments checked against the model: roots at every
+// height, every leaf and its inclusion proof at the head and at each past
+// size, consistency between every pair of past sizes, and a state proof for
+// every key with history and for keys without.
+void check_commitments(const Ledger& l, const CommitmentModel& model,
+                       const std::vector<std::string>& absent_keys) {
+  auto head = l.head();
+  REQUIRE(head.has_value());
+  const auto& roots = model.roots();
+  REQUIRE(head->height + 1 == roots.size());
+  CHECK(head->roots() == roots.back());
+  for (std::uint64_t h = 0; h < roots.size(); ++h) {
+    INFO("height " << h);
+    CHECK(l.roots(h) == roots[h]);
+    CHECK(l.log_root(roots[h].log_size).value() == roots[h].log_root);
+  }
+  CHECK_FALSE(l.roots(roots.size()).has_value());
+
+  const std::uint64_t size = head->log_size;
+  REQUIRE(size == model.leaves().size());
+  for (std::uint64_t i = 0; i < size; ++i) {
+    INFO("log index " << i);
+    auto leaf = l.log_leaf(i);
+    REQUIRE(leaf.ok());
+    CHECK(*leaf == model.leaves()[i]);
+    auto proof = l.inclusion_proof(i, size);
+    REQUIRE(proof.ok());
+    CHECK(merkle_verify_inclusion(merkle_leaf_hash(as_bytes(*leaf)), i, size, *proof,
+                                  head->log_root));
+    // Against every older head that already held the leaf, too.
+    for (const ChainRoots& r : roots) {
+      if (r.log_size <= i) continue;
+      auto old = l.inclusion_proof(i, r.log_size);
+      REQUIRE(old.ok());
+      CHECK(merkle_verify_inclusion(model.leaf_hashes()[i], i, r.log_size, *old, r.log_root));
+    }
+  }
+  for (const ChainRoots& older : roots) {
+    for (const ChainRoots& newer : roots) {
+      if (older.log_size == 0 || older.log_size > newer.log_size) continue;
+      auto proof = l.consistency_proof(older.log_size, newer.log_size);
+      REQUIRE(proof.ok());
+      CHECK(merkle_verify_consistency(older.log_size, newer.log_size, older.log_root,
+                                      newer.log_root, *proof));
+    }
+  }
+
+  for (const auto& [key, value] : model.heads()) {
+    INFO("key " << key);
+    auto sp = l.state_proof(key);
+    REQUIRE(sp.ok());
+    CHECK(sp->height == head->height);
+    CHECK(sp->state_root == head->state_root);
+    CHECK(sp->lookup.value == std::optional<Hash256>(value));
+    CHECK(smt_verify(head->state_root, key, value, sp->lookup.proof));
+    // A proof of another value, or of absence, must not verify.
+    CHECK_FALSE(smt_verify(head->state_root, key, std::nullopt, sp->lookup.proof));
+    Hash256 other = value;
+    other.bytes[0] ^= 1;
+    CHECK_FALSE(smt_verify(head->state_root, key, other, sp->lookup.proof));
+  }
+  for (const std::string& key : absent_keys) {
+    INFO("absent key " << key);
+    REQUIRE_FALSE(model.heads().contains(key));
+    auto sp = l.state_proof(key);
+    REQUIRE(sp.ok());
+    CHECK_FALSE(sp->lookup.value.has_value());
+    CHECK(smt_verify(head->state_root, key, std::nullopt, sp->lookup.proof));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the transaction log and state map follow every block and survive reopening") {
+  TempDir dir;
+  CommitmentModel model;
+  const std::vector<std::string> absent = {"item/E-404", "item/E-1x", "artefact/none", "i"};
+  std::vector<Transaction> all_txs;
+  {
+    auto l = open_ok(dir.path());
+    auto commit_and_model = [&](const Block& b, const BlockEffects& e) {
+      commit_ok(*l, b, e);
+      model.add(b, e);
+      CHECK(l->head()->roots() == model.roots().back());
+    };
+
+    // Genesis: no transactions, but history, so the state root is not empty.
+    Block genesis = next_block(*l, {});
+    auto e0 = effects_for(genesis, {}, {event("org/nl-police", 0, "founded")});
+    commit_and_model(genesis, e0);
+    CHECK(l->head()->log_size == 0);
+    CHECK(l->head()->log_root == sha256(std::string_view("")));
+    CHECK(l->head()->state_root != kSmtEmpty);
+
+    std::uint64_t n = 1;
+    for (std::uint64_t height = 1; height <= 12; ++height) {
+      INFO("height " << height);
+      std::vector<Transaction> txs;
+      // 0 to 6 transactions: empty blocks, odd sizes, powers of two.
+      for (std::uint64_t i = 0; i < (height * 5) % 7; ++i) txs.push_back(make_tx(n++));
+      // Every third block repeats an earlier transaction (a duplicate).
+      if (height % 3 == 0 && !all_txs.empty()) txs.push_back(all_txs[height % all_txs.size()]);
+      Block b = next_block(*l, txs);
+      std::vector<HistoryAppend> history;
+      // item/E-<height>: two appends in one block, the second must win.
+      history.push_back(event("item/E-" + std::to_string(height), 0, "registered"));
+      history.push_back(event("item/E-" + std::to_string(height), 1, "sealed"));
+      // item/E-1 grows across blocks: its value changes every block.
+      if (height > 1) history.push_back(event("item/E-1", height, "handover"));
+      auto e = effects_for(b, {}, history);
+      for (std::size_t i = 0; i < e.txs.size(); ++i) {
+        if (i % 4 == 1) e.txs[i].code = "NOT_CUSTODIAN";
+      }
+      if (height % 3 == 0 && !all_txs.empty()) e.txs.back().code = "DUPLICATE_TX";
+      commit_and_model(b, e);
+      for (const Transaction& tx : txs) all_txs.push_back(tx);
+    }
+    check_commitments(*l, model, absent);
+
+    // The tx record points at the first commit; the duplicate's leaf says so.
+    for (const Transaction& tx : all_txs) {
+      auto rec = l->tx(tx.id());
+      REQUIRE(rec.has_value());
+      CHECK(rec->log_index == model.first_index(tx.id()));
+      CHECK(l->log_leaf(rec->log_index).value() ==
+            expected_leaf(tx.id(), rec->height, rec->index, rec->code));
+    }
+    std::size_t duplicate_leaves = 0;
+    for (const std::string& leaf : model.leaves()) {
+      if (leaf.find("DUPLICATE_TX") != std::string::npos) ++duplicate_leaves;
+    }
+    CHECK(duplicate_leaves == 4);
+  }
+  auto l = open_ok(dir.path());
+  check_commitments(*l, model, absent);
+
+  // Commits continue from the reopened log and tree.
+  Block b = next_block(*l, {make_tx(5000), make_tx(5001)});
+  auto e = effects_for(b, {}, {event("item/E-1", 13, "returned"), event("item/new", 0, "new")});
+  commit_ok(*l, b, e);
+  model.add(b, e);
+  check_commitments(*l, model, absent);
+}
+
+TEST_CASE("the commitment reads refuse what is out of range and answer an empty ledger") {
+  TempDir dir;
+  auto l = open_ok(dir.path());
+  auto code_of = [](const auto& result) { return result.ok() ? "ok" : result.error().code; };
+
+  CHECK(code_of(l->state_proof("item/E-1")) == "ledger_empty");
+  CHECK_FALSE(l->roots(0).has_value());
+  CHECK(l->log_root(0).value() == sha256(std::string_view("")));
+  CHECK(code_of(l->log_root(1)) == "bad_range");
+  CHECK(code_of(l->log_leaf(0)) == "bad_range");
+  CHECK(code_of(l->inclusion_proof(0, 0)) == "bad_range");
+
+  Block genesis = next_block(*l, {});
+  commit_ok(*l, genesis, effects_for(genesis));
+  CHECK(l->head()->state_root == kSmtEmpty);
+  auto empty = l->state_proof("item/E-1");
+  REQUIRE(empty.ok());
+  CHECK(smt_verify(kSmtEmpty, "item/E-1", std::nullopt, empty->lookup.proof));
+
+  Block b = next_block(*l, {make_tx(1), make_tx(2), make_tx(3)});
+  commit_ok(*l, b, effects_for(b));
+  CHECK(l->head()->log_size == 3);
+  CHECK(code_of(l->log_root(3)) == "ok");
+  CHECK(code_of(l->log_root(4)) == "bad_range");
+  CHECK(code_of(l->log_leaf(3)) == "bad_range");
+  CHECK(code_of(l->inclusion_proof(3, 3)) == "bad_range");
+  CHECK(code_of(l->inclusion_proof(0, 4)) == "bad_range");
+  CHECK(code_of(l->consistency_proof(0, 3)) == "bad_range");
+  CHECK(code_of(l->consistency_proof(2, 1)) == "bad_range");
+  CHECK(code_of(l->consistency_proof(1, 4)) == "bad_range");
+  CHECK(code_of(l->consistency_proof(3, 3)) == "ok");
+  CHECK(code_of(l->state_proof("")) == "smt_bad_key");
+  CHECK(code_of(l->state_proof(std::string(kSmtKeyBytesMax + 1, 'k'))) == "smt_bad_key");
+  CHECK(code_of(l->state_proof(std::string(kSmtKeyBytesMax, 'k'))) == "ok");
+}
+
+namespace {
+
+// Writes a database laid out as `families` with meta/format = `format`, as
+// another build of the ledger would have left it.
+void write_foreign_database(const std::filesystem::path& dir,
+                            const std::vector<std::string>& families, const std::string& format) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : families) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  REQUIRE(rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &db).ok());
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    if (families[i] != "meta") continue;
+    REQUIRE(db->Put({}, handles[i], "format", format).ok());
+    REQUIRE(db->Put({}, handles[i], "head",
+                    R"({"block_hash":"00","height":0,"results_hash":"00","timestamp_ms":0})")
+                .ok());
+  }
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
+  delete db;
+}
+
+std::vector<std::string> families_of(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("open refuses a database of another format and leaves it as it was") {
+  TempDir dir;
+  auto refused_with = [&](const std::string& needle) {
+    auto l = Ledger::open(dir.path());
+    REQUIRE_FALSE(l.ok());
+    CHECK(l.error().code == "ledger_io");
+    INFO("message: " << l.error().message);
+    CHECK(l.error().message.find(needle) != std::string::npos);
+  };
+
+  SUBCASE("format 1, with the column families of format 1") {
+    const std::vector<std::string> v1 = {"default", "blocks", "txs", "state", "history", "meta"};
+    write_foreign_database(dir.path(), v1, "custos-ledger/1");
+    refused_with("holds ledger format \"custos-ledger/1\", this build reads \"custos-ledger/2\"");
+    // Nothing was added: the build that wrote it can still open every family.
+    auto sorted_v1 = v1;
+    std::sort(sorted_v1.begin(), sorted_v1.end());
+    CHECK(families_of(dir.path()) == sorted_v1);
+  }
+  SUBCASE("format 1 stamped on today's column families") {
+    write_foreign_database(
+        dir.path(),
+        {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog", "smt"},
+        "custos-ledger/1");
+    refused_with("holds ledger format \"custos-ledger/1\"");
+  }
+  SUBCASE("a RocksDB database that is no ledger") {
+    write_foreign_database(dir.path(), {"default", "other"}, "");
+    refused_with("not a Custos ledger");
+    CHECK(families_of(dir.path()) == std::vector<std::string>{"default", "other"});
+  }
+  SUBCASE("a ledger of this format opens") {
+    { auto l = open_ok(dir.path()); }
+    CHECK(open_ok(dir.path())->head() == std::nullopt);
+  }
+}
+
+TEST_CASE("proofs read beside commit_block always match the roots they are checked against") {
+  TempDir dir;
+  auto l = open_ok(dir.path());
+  constexpr std::uint64_t kBlocks = 200;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_state{0}, bad_inclusion{0}, bad_consistency{0}, proofs{0};
+
+  auto reader = [&](unsigned seed) {
+    std::uint64_t k = seed;
+    while (!done.load()) {
+      ++k;
+      auto head = l->head();
+      if (!head) continue;
+      // Keys come and go under the reader: item/<h> exists from block h on.
+      std::string key = "item/" + std::to_string(k % (kBlocks + 20));
+      auto sp = l->state_proof(key);
+      if (!sp.ok() || !smt_verify(sp->state_root, key, sp->lookup.value, sp->lookup.proof) ||
+          l->roots(sp->height)->state_root != sp->state_root || sp->height < head->height) {
+        ++bad_state;
+      }
+      if (head->log_size > 0) {
+        std::uint64_t i = k % head->log_size;
+        auto proof = l->inclusion_proof(i, head->log_size);
+        auto leaf = l->log_leaf(i);
+        if (!proof.ok() || !leaf.ok() ||
+            !merkle_verify_inclusion(merkle_leaf_hash(as_bytes(*leaf)), i, head->log_size, *proof,
+                                     head->log_root)) {
+          ++bad_inclusion;
+        }
+        auto now = l->head();
+        auto cons = l->consistency_proof(head->log_size, now->log_size);
+        if (!cons.ok() || !merkle_verify_consistency(head->log_size, now->log_size, head->log_root,
+                                                     now->log_root, *cons)) {
+          ++bad_consistency;
+        }
+      }
+      ++proofs;
+    }
+  };
+  std::thread r1(reader, 1u), r2(reader, 7u);
+  for (std::uint64_t h = 0; h < kBlocks; ++h) {
+    std::vector<Transaction> txs;
+    for (std::uint64_t i = 0; i < h % 5; ++i) txs.push_back(make_tx(h * 10 + i));
+    Block b = next_block(*l, txs);
+    std::vector<HistoryAppend> history = {event("item/" + std::to_string(h), 0, "new")};
+    if (h > 0) history.push_back(event("item/0", h, "moved"));
+    commit_ok(*l, b, effects_for(b, {}, history));
+  }
+  done = true;
+  r1.join();
+  r2.join();
+  MESSAGE("proof rounds beside commits: " << proofs.load());
+  CHECK(proofs.load() > 0);
+  CHECK(bad_state.load() == 0);
+  CHECK(bad_inclusion.load() == 0);
+  CHECK(bad_consistency.load() == 0);
+}
