@@ -758,7 +758,8 @@ std::string join(const std::set<std::string>& names) {
 // which the build that wrote the database could no longer open it (RocksDB
 // insists on opening every family). The format is read in read-only mode so
 // that the refusal names it. A database whose format was never stamped is a
-// creation cut short, and is opened (and completed) as usual.
+// creation cut short (DB::Open creates the families one by one; kill -9 can
+// land in between), and is opened, and so completed, as usual.
 Status check_existing_layout(const rocksdb::DBOptions& db_options, const std::string& dir) {
   std::vector<std::string> names;
   if (!rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) {
@@ -768,6 +769,9 @@ Status check_existing_layout(const rocksdb::DBOptions& db_options, const std::st
   const std::set<std::string> want(std::begin(kCfNames), std::end(kCfNames));
   if (have == want) return ok_status();
   if (!have.contains(kCfNames[kMeta])) {
+    // Without meta there is no format: either a creation cut short before
+    // meta (only our families) or not a ledger at all.
+    if (std::includes(want.begin(), want.end(), have.begin(), have.end())) return ok_status();
     return make_error("ledger_io",
                       "holds column families {" + join(have) + "}: not a Custos ledger");
   }

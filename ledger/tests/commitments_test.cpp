@@ -206,8 +206,9 @@ TEST_CASE("the commitment reads refuse what is out of range and answer an empty 
 
 namespace {
 
-// Writes a database laid out as `families` with meta/format = `format`, as
-// another build of the ledger would have left it.
+// Writes a database laid out as `families` with meta/format = `format` (no
+// format and no head if empty), as another build of the ledger, or one cut
+// short while creating the database, would have left it.
 void write_foreign_database(const std::filesystem::path& dir,
                             const std::vector<std::string>& families, const std::string& format) {
   rocksdb::DBOptions options;
@@ -219,7 +220,7 @@ void write_foreign_database(const std::filesystem::path& dir,
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   REQUIRE(rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &db).ok());
   for (std::size_t i = 0; i < families.size(); ++i) {
-    if (families[i] != "meta") continue;
+    if (families[i] != "meta" || format.empty()) continue;
     REQUIRE(db->Put({}, handles[i], "format", format).ok());
     REQUIRE(db->Put({}, handles[i], "head",
                     R"({"block_hash":"00","height":0,"results_hash":"00","timestamp_ms":0})")
@@ -269,6 +270,17 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
     write_foreign_database(dir.path(), {"default", "other"}, "");
     refused_with("not a Custos ledger");
     CHECK(families_of(dir.path()) == std::vector<std::string>{"default", "other"});
+  }
+  SUBCASE("a creation cut short before the format was stamped opens and is completed") {
+    write_foreign_database(dir.path(), {"default", "blocks", "txs"}, "");
+    CHECK(open_ok(dir.path())->head() == std::nullopt);
+    CHECK(families_of(dir.path()).size() == 9);
+  }
+  SUBCASE("a creation cut short after meta, before the format was stamped") {
+    write_foreign_database(dir.path(), {"default", "blocks", "txs", "state", "history", "meta"},
+                           "");
+    CHECK(open_ok(dir.path())->head() == std::nullopt);
+    CHECK(families_of(dir.path()).size() == 9);
   }
   SUBCASE("a ledger of this format opens") {
     { auto l = open_ok(dir.path()); }
