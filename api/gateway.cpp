@@ -28,14 +28,36 @@ Json tx_record_json(const ledger::TxRecord& r) {
               {"code", r.code},         {"message", r.message}};
 }
 
-Json head_json(const node::Node& node) {
-  auto head = node.ledger().head();
+Json head_json(const node::Node& node, const ledger::Head& head) {
   return Json{{"network_id", node.genesis().network_id},
               {"genesis_hash", node.genesis().hash().hex()},
-              {"height", head->height},
-              {"block_hash", head->block_hash.hex()},
-              {"results_hash", head->results_hash.hex()},
-              {"timestamp_ms", head->timestamp_ms}};
+              {"height", head.height},
+              {"block_hash", head.block_hash.hex()},
+              {"results_hash", head.results_hash.hex()},
+              {"timestamp_ms", head.timestamp_ms},
+              {"log_size", head.log_size},
+              {"log_root", head.log_root.hex()},
+              {"state_root", head.state_root.hex()}};
+}
+
+Json hashes_json(const std::vector<Hash256>& hashes) {
+  Json out = Json::array();
+  for (const auto& h : hashes) out.push_back(h.hex());
+  return out;
+}
+
+// Reads a non-negative integer query parameter; sends 400 and returns
+// nullopt if it is missing or malformed.
+std::optional<std::uint64_t> uint_param(const Request& req, Response& res, const char* name) {
+  std::string text = req.get_param_value(name);
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    send_problem(res, 400, "bad_parameter",
+                 std::string("\"") + name + "\" must be a non-negative integer");
+    return std::nullopt;
+  }
+  return v;
 }
 
 const std::vector<RouteInfo> kRoutes = {
@@ -43,6 +65,7 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/transactions/{id}"},
     {"GET", "/v1/blocks/{height}"},
     {"GET", "/v1/chain/head"},
+    {"GET", "/v1/proofs/consistency"},
     {"GET", "/v1/orgs"},
     {"GET", "/v1/identities/{id}"},
     {"GET", "/v1/cases/{id}"},
@@ -197,6 +220,19 @@ void Gateway::install_routes() {
     Json body = tx_record_json(*record);
     body["block_hash"] = block->header.hash().hex();
     body["tx"] = tx.to_json();
+    // Its leaf in the transaction log and the path to the head's log root
+    // (docs/formats.md §12): checkable with any RFC 6962 implementation.
+    auto head = node_.ledger().head();
+    auto leaf = node_.ledger().log_leaf(record->log_index);
+    auto proof = node_.ledger().inclusion_proof(record->log_index, head->log_size);
+    if (leaf && proof) {
+      body["log_index"] = record->log_index;
+      body["log_leaf"] = *leaf;
+      body["inclusion_proof"] = {{"log_size", head->log_size},
+                                 {"log_root", head->log_root.hex()},
+                                 {"path", hashes_json(*proof)},
+                                 {"head", head_json(node_, *head)}};
+    }
     send_json(res, 200, body);
   });
 
@@ -233,7 +269,46 @@ void Gateway::install_routes() {
 
   s.Get("/v1/chain/head", [this](const Request& req, Response& res) {
     if (!authenticate(node_, req, res)) return;
-    send_json(res, 200, head_json(node_));
+    send_json(res, 200, head_json(node_, *node_.ledger().head()));
+  });
+
+  // Proves that the transaction log at height `to` extends the log at height
+  // `from` (RFC 6962 consistency proof between their log sizes).
+  s.Get("/v1/proofs/consistency", [this](const Request& req, Response& res) {
+    if (!authenticate(node_, req, res)) return;
+    auto from = uint_param(req, res, "from");
+    if (!from) return;
+    auto to = uint_param(req, res, "to");
+    if (!to) return;
+    if (*from > *to) {
+      send_problem(res, 400, "bad_parameter", "\"from\" must not be above \"to\"");
+      return;
+    }
+    auto old_roots = node_.ledger().roots(*from);
+    auto new_roots = node_.ledger().roots(*to);
+    if (!old_roots || !new_roots) {
+      send_problem(res, 404, "BLOCK_NOT_FOUND", "no block at height " +
+                                                   std::to_string(old_roots ? *to : *from));
+      return;
+    }
+    Json proof = Json::array();
+    if (old_roots->log_size > 0) {
+      auto p = node_.ledger().consistency_proof(old_roots->log_size, new_roots->log_size);
+      if (!p) {
+        send_problem(res, 400, p.error().code, p.error().message);
+        return;
+      }
+      proof = hashes_json(*p);
+    }
+    auto side = [](std::uint64_t height, const ledger::ChainRoots& r) {
+      return Json{{"height", height},
+                  {"log_size", r.log_size},
+                  {"log_root", r.log_root.hex()},
+                  {"state_root", r.state_root.hex()}};
+    };
+    send_json(res, 200, {{"from", side(*from, *old_roots)},
+                         {"to", side(*to, *new_roots)},
+                         {"proof", proof}});
   });
 
   s.Get("/v1/orgs", [this](const Request& req, Response& res) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "api/tests/test_network.h"
+#include "core/merkle.h"
 
 using namespace custos;
 using namespace custos::testing;
@@ -331,4 +332,62 @@ TEST_CASE("the ledger survives a restart unchanged") {
   net.start();
   CHECK(net.get("/v1/evidence/E-1/history", "inv").body == before);
   CHECK(net.get("/v1/chain/head", "inv").body == head);
+}
+
+TEST_CASE("proofs: a transaction's inclusion in the log, and one head's log extending another's") {
+  TestNetwork net;
+  setup_case(net);
+  auto hashes = [](const Json& hex) {
+    std::vector<Hash256> out;
+    for (const auto& h : hex) out.push_back(*Hash256::from_hex(h.get<std::string>()));
+    return out;
+  };
+  Transaction tx = net.signed_tx("identity.enrol", enrol_args(net, "inv2", "police", {"custodian"}),
+                                 {"police-admin"});
+  REQUIRE(net.submit(tx).status == 200);
+  Reply head = net.get("/v1/chain/head", "auditor");
+  REQUIRE(head.status == 200);
+  CHECK(head.body["log_size"].get<std::uint64_t>() >= 7);
+
+  // Inclusion: the leaf's hash, the path and the head's log root agree.
+  Reply r = net.get("/v1/transactions/" + tx.id().hex(), "auditor");
+  REQUIRE(r.status == 200);
+  const Json& inc = r.body["inclusion_proof"];
+  std::string leaf = r.body["log_leaf"].get<std::string>();
+  CHECK(Json::parse(leaf)["tx_id"] == tx.id().hex());
+  CHECK(Json::parse(leaf)["code"] == "OK");
+  Hash256 leaf_hash = merkle_leaf_hash(as_bytes(leaf));
+  Hash256 root = *Hash256::from_hex(inc["log_root"].get<std::string>());
+  std::uint64_t size = inc["log_size"];
+  std::uint64_t index = r.body["log_index"];
+  CHECK(merkle_verify_inclusion(leaf_hash, index, size, hashes(inc["path"]), root));
+  CHECK(inc["head"]["log_root"] == inc["log_root"]);
+  // The same path does not prove a changed leaf.
+  Json forged = Json::parse(leaf);
+  forged["code"] = "NOT_CUSTODIAN";
+  CHECK_FALSE(merkle_verify_inclusion(merkle_leaf_hash(as_bytes(forged.dump())), index, size,
+                                      hashes(inc["path"]), root));
+
+  // Consistency from every earlier height to the head.
+  std::uint64_t top = net.height();
+  for (std::uint64_t from = 0; from <= top; ++from) {
+    Reply c = net.get("/v1/proofs/consistency?from=" + std::to_string(from) +
+                          "&to=" + std::to_string(top),
+                      "outsider");
+    REQUIRE(c.status == 200);
+    std::uint64_t old_size = c.body["from"]["log_size"];
+    std::uint64_t new_size = c.body["to"]["log_size"];
+    CHECK(c.body["to"]["log_root"] == head.body["log_root"]);
+    if (old_size > 0) {
+      CHECK(merkle_verify_consistency(old_size, new_size,
+                                      *Hash256::from_hex(c.body["from"]["log_root"].get<std::string>()),
+                                      *Hash256::from_hex(c.body["to"]["log_root"].get<std::string>()),
+                                      hashes(c.body["proof"])));
+    }
+  }
+  check_problem(net.get("/v1/proofs/consistency?from=3&to=1", "outsider"), 400, "bad_parameter");
+  check_problem(net.get("/v1/proofs/consistency?from=x&to=1", "outsider"), 400, "bad_parameter");
+  check_problem(net.get("/v1/proofs/consistency?to=1", "outsider"), 400, "bad_parameter");
+  check_problem(net.get("/v1/proofs/consistency?from=1&to=99999", "outsider"), 404,
+                "BLOCK_NOT_FOUND");
 }
