@@ -38,10 +38,18 @@ demo_tx() {
   log "committed $call ($*)"
 }
 
-# demo_wait_ready URL [SECONDS]: waits for /readyz.
+# demo_wait_ready URL [SECONDS] [N]: waits for /readyz; with N, stops at once
+# with the end of DEMO_DIR/nodeN.log if that node's process has exited.
 demo_wait_ready() {
-  local url=$1 deadline=$((SECONDS + ${2:-30}))
+  local url=$1 deadline=$((SECONDS + ${2:-30})) n=${3:-}
   until curl -fsS "$url/readyz" >/dev/null 2>&1; do
+    if [ -n "$n" ] && ! kill -0 "$(cat "$DEMO_DIR/node$n.pid")" 2>/dev/null; then
+      tail -n 5 "$DEMO_DIR/node$n.log" >&2
+      if grep -q "holds ledger format" "$DEMO_DIR/node$n.log"; then
+        die "node$n's data in $DEMO_DIR was written by an older Custos; remove $DEMO_DIR and run again"
+      fi
+      die "node$n exited (log: $DEMO_DIR/node$n.log)"
+    fi
     [ $SECONDS -lt $deadline ] || die "node at $url not ready after ${2:-30} s"
     sleep 0.2
   done
