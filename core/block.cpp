@@ -31,11 +31,22 @@ Result<Hash256> get_hash(const Json& j, const char* name) {
 
 }  // namespace
 
+Hash256 BlockHeader::empty_log_root() {
+  return merkle_root({});
+}
+
 Json BlockHeader::to_json() const {
-  return Json{{"network_id", network_id},     {"height", height},
-              {"prev_hash", prev_hash.hex()}, {"tx_root", tx_root.hex()},
-              {"tx_count", tx_count},         {"timestamp_ms", timestamp_ms},
-              {"proposer", proposer},         {"prev_results_hash", prev_results_hash.hex()}};
+  return Json{{"network_id", network_id},
+              {"height", height},
+              {"prev_hash", prev_hash.hex()},
+              {"tx_root", tx_root.hex()},
+              {"tx_count", tx_count},
+              {"timestamp_ms", timestamp_ms},
+              {"proposer", proposer},
+              {"prev_results_hash", prev_results_hash.hex()},
+              {"prev_log_size", prev_log_size},
+              {"prev_log_root", prev_log_root.hex()},
+              {"prev_state_root", prev_state_root.hex()}};
 }
 
 std::string BlockHeader::canonical() const {
@@ -78,9 +89,9 @@ Block make_block(std::string network_id, std::uint64_t height, const Hash256& pr
 }
 
 Result<BlockHeader> block_header_from_json(const Json& j) {
-  static const std::set<std::string> kMembers = {"network_id", "height",           "prev_hash",
-                                                 "tx_root",    "tx_count",         "timestamp_ms",
-                                                 "proposer",   "prev_results_hash"};
+  static const std::set<std::string> kMembers = {
+      "network_id", "height",   "prev_hash",         "tx_root",       "tx_count",      "timestamp_ms",
+      "proposer",   "prev_results_hash", "prev_log_size", "prev_log_root", "prev_state_root"};
   if (!j.is_object()) return bad_block("block header must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!kMembers.contains(it.key()))
@@ -118,6 +129,15 @@ Result<BlockHeader> block_header_from_json(const Json& j) {
   auto results = get_hash(j, "prev_results_hash");
   if (!results) return results.error();
   h.prev_results_hash = *results;
+  auto log_size = get_u53(j, "prev_log_size");
+  if (!log_size) return log_size.error();
+  h.prev_log_size = *log_size;
+  auto log_root = get_hash(j, "prev_log_root");
+  if (!log_root) return log_root.error();
+  h.prev_log_root = *log_root;
+  auto state_root = get_hash(j, "prev_state_root");
+  if (!state_root) return state_root.error();
+  h.prev_state_root = *state_root;
   return h;
 }
 

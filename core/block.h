@@ -31,6 +31,15 @@ struct BlockHeader {
   std::int64_t timestamp_ms = 0;  // the proposer's clock; chaincode's only notion of time
   std::string proposer;           // node id of the proposer
   Hash256 prev_results_hash;      // results of block height-1; all zero for genesis
+  // The ledger's commitments after block height-1 (docs/formats.md §12, §13):
+  // the transaction log's size and root and the state map's root. Block 0
+  // has the empty ones: size 0, SHA-256(""), 32 zero bytes.
+  std::uint64_t prev_log_size = 0;
+  Hash256 prev_log_root = empty_log_root();
+  Hash256 prev_state_root;
+
+  // The root of an empty RFC 6962 log: SHA-256("").
+  static Hash256 empty_log_root();
 
   Json to_json() const;
   std::string canonical() const;

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <string>
 
 #include "core/block.h"
 #include "core/result.h"
 #include "core/tx.h"
+#include "ledger/ledger.h"
 
 namespace custos::node {
 
@@ -20,6 +22,19 @@ class BlockApplier {
   virtual ~BlockApplier() = default;
   virtual void apply(const Block& block) = 0;
 };
+
+// The block after `head`: its header names the head's hash, results hash and
+// commitments (log size and root, state root), and its time never goes back.
+Block next_block(const std::string& network_id, const ledger::Head& head, std::int64_t now_ms,
+                 const std::string& proposer, std::vector<Transaction> txs);
+
+// How `header` fails to extend `head`, or nullopt if it is the next block:
+// "chain" (network, height, previous hash, or a time before the head's: a
+// block that does not follow this ledger), or "diverged" (it follows, but
+// names results or commitments this node did not compute: this node's state
+// differs from the proposer's).
+std::optional<std::string> check_extends(const std::string& network_id, const BlockHeader& header,
+                                         const ledger::Head& head);
 
 // What /healthz reports about ordering.
 struct ConsensusStatus {

@@ -483,18 +483,20 @@ void RaftOrderer::apply_entry(const Entry& entry) {
     }
     return;
   }
-  if (h.network_id != network_id_ || h.height != head->height + 1 ||
-      h.prev_hash != head->block_hash || h.timestamp_ms < head->timestamp_ms) {
+  if (auto why = check_extends(network_id_, h, *head); why == "chain") {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                   ": block " + std::to_string(h.height) +
                                   " does not extend the ledger head");
     return;
-  }
-  if (h.prev_results_hash != head->results_hash) {
+  } else if (why) {
     fatal(config_.node_id, "block " + std::to_string(h.height) + " from " + h.proposer +
-                               " says block " + std::to_string(head->height) + " had results " +
-                               h.prev_results_hash.hex() + ", this node computed " +
-                               head->results_hash.hex() + ": this node's state has diverged");
+                               " names results " + h.prev_results_hash.hex() + ", log " +
+                               std::to_string(h.prev_log_size) + "/" + h.prev_log_root.hex() +
+                               ", state " + h.prev_state_root.hex() + " for block " +
+                               std::to_string(head->height) + "; this node computed " +
+                               head->results_hash.hex() + ", " + std::to_string(head->log_size) +
+                               "/" + head->log_root.hex() + ", " + head->state_root.hex() +
+                               ": this node's state has diverged");
   }
   std::vector<Hash256> ids;
   ids.reserve(block->txs.size());
@@ -562,9 +564,7 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
       auto b = block_from_json(j);
       if (!b) break;
       head = ledger_.head();
-      const BlockHeader& h = b->header;
-      if (h.height != head->height + 1 || h.prev_hash != head->block_hash ||
-          h.prev_results_hash != head->results_hash || h.height > height) {
+      if (check_extends(network_id_, b->header, *head) || b->header.height > height) {
         break;  // not the next block of our chain: ask again, maybe elsewhere
       }
       applier_.apply(*b);
@@ -588,9 +588,7 @@ void RaftOrderer::maybe_propose_block() {
   std::vector<Transaction> txs;
   txs.reserve(batch.size());
   for (const auto& [tx, id] : batch) txs.push_back(tx);
-  Block block = make_block(network_id_, head->height + 1, head->block_hash,
-                           std::max(wall_clock_ms(), head->timestamp_ms), config_.node_id,
-                           head->results_hash, std::move(txs));
+  Block block = next_block(network_id_, *head, wall_clock_ms(), config_.node_id, std::move(txs));
   std::string text = block.to_json().dump();
   if (auto s = raft_->propose(Bytes(text.begin(), text.end())); !s) {
     // Leadership lost or handed over, or the log is backed up: the

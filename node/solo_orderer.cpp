@@ -47,9 +47,7 @@ void SoloOrderer::run() {
       txs.push_back(std::move(tx));
       ids.push_back(id);
     }
-    Block block = make_block(network_id_, head->height + 1, head->block_hash,
-                             std::max(now_ms_(), head->timestamp_ms), node_id_, head->results_hash,
-                             std::move(txs));
+    Block block = next_block(network_id_, *head, now_ms_(), node_id_, std::move(txs));
     applier_.apply(block);
     mempool_.forget(ids);
   }
