@@ -18,6 +18,22 @@ inline ByteView as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
+// 64-bit unsigned integers as 8 big-endian bytes, the encoding every stored
+// key and record uses so that byte order is numeric order.
+// append_be64 appends to `out`; read_be64 reads the first 8 bytes of `in`
+// (precondition: in.size() >= 8; callers check lengths of untrusted input).
+template <typename Out>
+void append_be64(Out& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<typename Out::value_type>(v >> shift));
+  }
+}
+inline std::uint64_t read_be64(ByteView in) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | in[i];
+  return v;
+}
+
 // Lowercase hex, two characters per byte.
 std::string hex_encode(ByteView bytes);
 

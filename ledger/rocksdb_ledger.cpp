@@ -91,16 +91,14 @@ constexpr std::string_view kUserMetaPrefix = "user/";
 // Big-endian so that byte order is numeric order: blocks and history seqs
 // iterate oldest first.
 std::string be64(std::uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<char>(v);
+  std::string out;
+  append_be64(out, v);
   return out;
 }
 
 std::uint64_t from_be64(std::string_view s) {
   if (s.size() != 8) die("stored 8-byte integer has " + std::to_string(s.size()) + " bytes");
-  std::uint64_t v = 0;
-  for (char c : s) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
+  return read_be64(as_bytes(s));
 }
 
 std::string results_key(std::uint64_t height) {

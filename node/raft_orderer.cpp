@@ -50,16 +50,6 @@ std::string_view text_of(ByteView bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-void put64(Bytes& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
-}
-
-std::uint64_t get64(ByteView in) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | in[i];
-  return v;
-}
-
 void log_line(const std::string& node, const std::string& what) {
   std::fprintf(stderr, "custos-node %s: %s\n", node.c_str(), what.c_str());
   std::fflush(stderr);
@@ -329,7 +319,7 @@ void RaftOrderer::on_frame(PeerId from, Bytes f) {
     }
     case FrameKind::block_request:
       if (body.size() == 16) {
-        worker_.post([this, from, lo = get64(body.first(8)), hi = get64(body.subspan(8))] {
+        worker_.post([this, from, lo = read_be64(body.first(8)), hi = read_be64(body.subspan(8))] {
           serve_block_request(from, lo, hi);
         });
       }
@@ -389,7 +379,7 @@ void RaftOrderer::run() {
     }
     for (std::uint64_t id : reads) {
       Bytes ctx;
-      put64(ctx, id);
+      append_be64(ctx, id);
       if (auto s = raft_->read_index(ctx); !s) {
         std::lock_guard lock(read_mu_);
         if (auto it = reads_.find(id); it != reads_.end()) it->second.failed = true;
@@ -428,7 +418,7 @@ bool RaftOrderer::handle_ready() {
     std::lock_guard lock(read_mu_);
     for (const auto& rs : rd.read_states) {
       if (rs.context.size() != 8) continue;
-      if (auto it = reads_.find(get64(rs.context)); it != reads_.end()) {
+      if (auto it = reads_.find(read_be64(rs.context)); it != reads_.end()) {
         it->second.index = std::max<std::uint64_t>(rs.index, 1);
       }
     }
@@ -544,8 +534,8 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
                       : peers[next_peer++ % peers.size()];
     if (attempt % 2 == 1) peer = peers[next_peer++ % peers.size()];
     Bytes req;
-    put64(req, head->height + 1);
-    put64(req, height);
+    append_be64(req, head->height + 1);
+    append_be64(req, height);
     transport_->send(peer, frame(FrameKind::block_request, req));
     Inbound reply;
     {

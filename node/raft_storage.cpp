@@ -32,13 +32,9 @@ constexpr char kEntryPrefix = 'e';
   std::abort();
 }
 
-void put64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
 std::string entry_key(std::uint64_t index) {
   std::string k(1, kEntryPrefix);
-  put64(k, index);
+  append_be64(k, index);
   return k;
 }
 
@@ -48,8 +44,8 @@ class Reader {
   Reader(std::string_view in, const char* what) : in_(in), what_(what) {}
   std::uint64_t u64() {
     need(8);
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(in_[pos_++]);
+    std::uint64_t v = read_be64(as_bytes(in_.substr(pos_)));
+    pos_ += 8;
     return v;
   }
   std::uint8_t u8() {
@@ -79,7 +75,7 @@ class Reader {
 
 std::string encode_entry(const Entry& e) {
   std::string out;
-  put64(out, e.term);
+  append_be64(out, e.term);
   out.push_back(static_cast<char>(e.type));
   out.append(e.payload.begin(), e.payload.end());
   return out;
@@ -99,9 +95,9 @@ Entry decode_entry(std::uint64_t index, std::string_view value) {
 
 std::string encode_hard_state(const HardState& hs) {
   std::string out;
-  put64(out, hs.term);
-  put64(out, hs.vote);
-  put64(out, hs.commit);
+  append_be64(out, hs.term);
+  append_be64(out, hs.vote);
+  append_be64(out, hs.commit);
   return out;
 }
 
@@ -116,8 +112,8 @@ HardState decode_hard_state(std::string_view value) {
 }
 
 void put_ids(std::string& out, const std::vector<consensus::NodeId>& ids) {
-  put64(out, ids.size());
-  for (auto id : ids) put64(out, id);
+  append_be64(out, ids.size());
+  for (auto id : ids) append_be64(out, id);
 }
 
 std::vector<consensus::NodeId> read_ids(Reader& r) {
@@ -130,8 +126,8 @@ std::vector<consensus::NodeId> read_ids(Reader& r) {
 
 std::string encode_snapshot(const Snapshot& s) {
   std::string out;
-  put64(out, s.meta.index);
-  put64(out, s.meta.term);
+  append_be64(out, s.meta.index);
+  append_be64(out, s.meta.term);
   put_ids(out, s.meta.conf.voters);
   put_ids(out, s.meta.conf.learners);
   out.append(s.data.begin(), s.data.end());

@@ -1,6 +1,7 @@
 #include "consensus/tests/simulator.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 namespace custos::consensus::sim {
@@ -758,6 +759,29 @@ void Simulator::check_on_quorum_of_disks(std::uint64_t index) {
     --after;
   }
   fail("safety", "committed " + describe(c.entry) + " is on too few disks: " + seen);
+}
+
+void SweepTotals::add(const Simulator& sim, const Status& outcome) {
+  ++seeds;
+  failed += outcome.ok() ? 0 : 1;
+  committed += sim.committed_count();
+  conf_changes += sim.conf_changes_count();
+  reads += sim.reads_answered();
+  snapshots += sim.snapshots_restored();
+  transfers += sim.sent(MessageType::timeout_now);
+}
+
+std::string SweepTotals::summary(double seconds) const {
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "seeds %llu failed %llu committed_entries %llu conf_changes %llu reads_answered "
+                "%llu snapshots_installed %llu timeout_now_sent %llu seconds %.2f",
+                static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
+                static_cast<unsigned long long>(committed),
+                static_cast<unsigned long long>(conf_changes),
+                static_cast<unsigned long long>(reads), static_cast<unsigned long long>(snapshots),
+                static_cast<unsigned long long>(transfers), seconds);
+  return line;
 }
 
 }  // namespace custos::consensus::sim

@@ -63,6 +63,19 @@ struct Options {
 // The command that replays `o` with consensus-sim.
 std::string replay_command(const Options& o);
 
+class Simulator;
+
+// What a sweep over many seeds went through, summed over its runs: the
+// seed-sweep test and consensus-sim report the same figures.
+struct SweepTotals {
+  std::uint64_t seeds = 0, failed = 0, committed = 0, conf_changes = 0, reads = 0,
+                snapshots = 0, transfers = 0;
+  // Adds one finished run and its outcome.
+  void add(const Simulator& sim, const Status& outcome);
+  // One line: "seeds N failed F committed_entries C ... seconds S".
+  std::string summary(double seconds) const;
+};
+
 // Options for scripted scenarios: a perfect network, one entry per append
 // (so a scenario controls what arrives), no random clients.
 Options scripted(std::uint32_t nodes);

@@ -44,7 +44,7 @@ bool is_append_to(const Message& m, NodeId to) {
 TEST_CASE("random faults: every seed keeps safety and converges after healing") {
   const std::uint64_t seeds = seed_count();
   const auto start = std::chrono::steady_clock::now();
-  std::uint64_t committed = 0, conf_changes = 0, reads = 0, snapshots = 0, transfers = 0;
+  SweepTotals totals;
   std::signal(SIGABRT, print_replay);
   for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
     Options o;
@@ -53,11 +53,7 @@ TEST_CASE("random faults: every seed keeps safety and converges after healing") 
     std::snprintf(g_replay, sizeof g_replay, "%s", replay_command(o).c_str());
     Simulator sim(o);
     Status s = sim.run();
-    committed += sim.committed_count();
-    conf_changes += sim.conf_changes_count();
-    reads += sim.reads_answered();
-    snapshots += sim.snapshots_restored();
-    transfers += sim.sent(MessageType::timeout_now);
+    totals.add(sim, s);
     if (!s.ok()) FAIL_CHECK(s.error().code << ": " << s.error().message);
   }
   std::signal(SIGABRT, SIG_DFL);
@@ -65,18 +61,12 @@ TEST_CASE("random faults: every seed keeps safety and converges after healing") 
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // The run must actually make progress, and go through membership changes,
   // snapshots, reads and transfers, or the safety checks prove little.
-  CHECK(committed > seeds * 20);
-  CHECK(conf_changes > seeds);
-  CHECK(reads > seeds * 5);
-  CHECK(snapshots > seeds);
-  CHECK(transfers > seeds / 2);
-  std::printf(
-      "raft simulator: %llu seeds, %llu committed entries, %llu conf changes, %llu reads, "
-      "%llu snapshots installed, %llu timeout_now, %.1f s\n",
-      static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(committed),
-      static_cast<unsigned long long>(conf_changes), static_cast<unsigned long long>(reads),
-      static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(transfers),
-      seconds);
+  CHECK(totals.committed > seeds * 20);
+  CHECK(totals.conf_changes > seeds);
+  CHECK(totals.reads > seeds * 5);
+  CHECK(totals.snapshots > seeds);
+  CHECK(totals.transfers > seeds / 2);
+  std::printf("raft simulator: %s\n", totals.summary(seconds).c_str());
 }
 
 TEST_CASE("the checker catches a disk that forgets votes (two leaders in one term)") {

@@ -19,32 +19,20 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const auto start = std::chrono::steady_clock::now();
-  std::uint64_t failed = 0, committed = 0, conf_changes = 0, reads = 0, snapshots = 0,
-                transfers = 0;
+  custos::consensus::sim::SweepTotals totals;
   for (std::uint64_t i = 0; i < seeds; ++i) {
     custos::consensus::sim::Options run = o;
     run.seed = o.seed + i;
     custos::consensus::sim::Simulator sim(run);
     custos::Status s = sim.run();
-    committed += sim.committed_count();
-    conf_changes += sim.conf_changes_count();
-    reads += sim.reads_answered();
-    snapshots += sim.snapshots_restored();
-    transfers += sim.sent(custos::consensus::MessageType::timeout_now);
+    totals.add(sim, s);
     if (!s.ok()) {
-      ++failed;
       std::fprintf(stderr, "seed %llu: %s: %s\n", static_cast<unsigned long long>(run.seed),
                    s.error().code.c_str(), s.error().message.c_str());
     }
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf(
-      "seeds %llu failed %llu committed_entries %llu conf_changes %llu reads_answered %llu "
-      "snapshots_installed %llu timeout_now_sent %llu seconds %.2f\n",
-      static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
-      static_cast<unsigned long long>(committed), static_cast<unsigned long long>(conf_changes),
-      static_cast<unsigned long long>(reads), static_cast<unsigned long long>(snapshots),
-      static_cast<unsigned long long>(transfers), seconds);
-  return failed == 0 ? 0 : 1;
+  std::printf("%s\n", totals.summary(seconds).c_str());
+  return totals.failed == 0 ? 0 : 1;
 }
