@@ -265,6 +265,17 @@ class Cluster {
     }
     return 0;
   }
+  // Waits until node i knows a leader (a node that does not answers 503
+  // no_leader to writes, as it should, until the leader's first heartbeat).
+  bool wait_knows_leader(int i, int seconds = 20) const {
+    auto deadline = Clock::now() + std::chrono::seconds(seconds);
+    while (Clock::now() < deadline) {
+      auto h = healthz(i);
+      if (h && (*h)["leader"].is_string()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
   std::uint64_t term_of(int i) const {
     auto h = healthz(i);
     return h ? (*h)["term"].get<std::uint64_t>() : 0;
@@ -512,6 +523,7 @@ TEST_CASE("a learner (a court's read-only replica) replicates, serves reads, nev
   Cluster cluster({.nodes = 4, .learners = 1});
   cluster.start_all();
   REQUIRE(cluster.wait_leader(1) != 0);
+  REQUIRE(cluster.wait_knows_leader(4));
   auto h = cluster.healthz(4);
   REQUIRE(h);
   CHECK((*h)["role"] == "learner");
