@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
+#include <thread>
 
 #include "api/http_util.h"
 #include "api/registers_routes.h"
+#include "bundle/bundle.h"
 #include "chaincode/chaincode.h"
 #include "chaincode/custody.h"
 #include "chaincode/identity.h"
@@ -18,6 +21,10 @@ namespace {
 using httplib::Request;
 using httplib::Response;
 namespace code = chaincode::code;
+
+// How long GET /v1/evidence/{id}/bundle waits for a head signed by a
+// majority of the nodes before it answers 503.
+constexpr std::chrono::milliseconds kBundleWaitMax{3000};
 
 // ---------------------------------------------------------------------------
 // Records as the API shows them
@@ -72,6 +79,7 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/cases/{id}/evidence"},
     {"GET", "/v1/evidence/{id}"},
     {"GET", "/v1/evidence/{id}/history"},
+    {"GET", "/v1/evidence/{id}/bundle"},
     {"GET", "/v1/artefacts"},
     {"GET", "/v1/artefacts/{id}"},
     {"GET", "/v1/artefacts/{id}/provenance"},
@@ -397,6 +405,34 @@ void Gateway::install_routes() {
           auto page = history_page(node_.ledger(), chaincode::item_state_key(id), "item_id", id,
                                    *item, req, res);
           if (page) send_json(res, 200, *page);
+        });
+
+  // The court bundle (docs/verification.md): built at the current head,
+  // whose node signatures arrive within milliseconds of the block; a head
+  // still short of a majority, or blocks committing throughout, are waited
+  // out for a bounded time.
+  s.Get(R"(/v1/evidence/([^/]+)/bundle)",
+        [this, load_visible_item](const Request& req, Response& res) {
+          auto viewer = authenticate(node_, req, res);
+          if (!viewer) return;
+          std::string id = req.matches[1].str();
+          if (!load_visible_item(*viewer, id, res)) return;
+          const auto deadline = std::chrono::steady_clock::now() + kBundleWaitMax;
+          for (;;) {
+            auto bundle = bundle::build_bundle(
+                node_.ledger(), id, [this](std::uint64_t h) { return node_.signed_head(h); });
+            if (bundle) {
+              send_json(res, 200, *bundle);
+              return;
+            }
+            const std::string& code = bundle.error().code;
+            const bool transient = code == "head_unsigned" || code == "ledger_moved";
+            if (!transient || std::chrono::steady_clock::now() >= deadline) {
+              send_problem(res, transient ? 503 : 500, code, bundle.error().message);
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
         });
 
   install_registers_routes(s, node_);

@@ -102,6 +102,13 @@ struct StateProof {
   SmtLookup lookup;          // the key's history-head value (nullopt: no history) and proof
 };
 
+// State proofs of several history keys made at one head (one snapshot).
+struct StateProofs {
+  std::uint64_t height = 0;
+  Hash256 state_root;
+  std::vector<SmtLookup> lookups;  // one per key, in the order asked
+};
+
 struct LedgerOptions {
   bool sync_writes = true;  // tests that do not crash may turn fsync off
 };
@@ -167,6 +174,9 @@ class Ledger {
   // "ledger_empty" (no genesis block yet), "smt_bad_key" (key empty or longer
   // than kSmtKeyBytesMax).
   virtual Result<StateProof> state_proof(std::string_view history_key) const = 0;
+  // state_proof for each of `history_keys`, all at one head. Errors as
+  // state_proof's, for the first bad key.
+  virtual Result<StateProofs> state_proofs(const std::vector<std::string>& history_keys) const = 0;
 
   // --- transactions -----------------------------------------------------------
   virtual std::optional<TxRecord> tx(const Hash256& tx_id) const = 0;

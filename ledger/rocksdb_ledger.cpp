@@ -570,22 +570,34 @@ class RocksLedger final : public Ledger {
   }
 
   Result<StateProof> state_proof(std::string_view history_key) const override {
-    if (history_key.empty() || history_key.size() > kSmtKeyBytesMax) {
-      return make_error("smt_bad_key", "history key of " + std::to_string(history_key.size()) +
-                                           " bytes (allowed: 1.." +
-                                           std::to_string(kSmtKeyBytesMax) + ")");
+    auto proofs = state_proofs({std::string(history_key)});
+    if (!proofs) return proofs.error();
+    return StateProof{proofs->height, proofs->state_root, std::move(proofs->lookups.front())};
+  }
+
+  Result<StateProofs> state_proofs(const std::vector<std::string>& history_keys) const override {
+    for (const std::string& key : history_keys) {
+      if (key.empty() || key.size() > kSmtKeyBytesMax) {
+        return make_error("smt_bad_key", "history key of " + std::to_string(key.size()) +
+                                             " bytes (allowed: 1.." +
+                                             std::to_string(kSmtKeyBytesMax) + ")");
+      }
     }
     // The tree is rewritten in place by each block: read the head and the
-    // nodes at one snapshot so that the proof is against the root returned.
+    // nodes at one snapshot so that the proofs are against the root returned.
     ScopedSnapshot snapshot(*db_);
     const rocksdb::ReadOptions ro = snapshot.read_options();
     auto head_text = read(kMeta, kHeadKey, ro);
     if (!head_text) return make_error("ledger_empty", "no block committed yet");
     const Head h = decode_head(*head_text);
     RocksSmtStore store(*db_, handles_[kSmt], ro);
-    auto lookup = smt_prove(store, history_key);
-    if (!lookup) die("state proof: " + lookup.error().code + ": " + lookup.error().message);
-    return StateProof{h.height, h.state_root, std::move(lookup).value()};
+    StateProofs out{h.height, h.state_root, {}};
+    for (const std::string& key : history_keys) {
+      auto lookup = smt_prove(store, key);
+      if (!lookup) die("state proof: " + lookup.error().code + ": " + lookup.error().message);
+      out.lookups.push_back(std::move(lookup).value());
+    }
+    return out;
   }
 
   std::optional<TxRecord> tx(const Hash256& tx_id) const override {
