@@ -536,7 +536,7 @@ class Verifier {
     for (const BundleTx& t : txs_) {
       const auto& events = events_of_tx_[t.id.hex()];
       std::int64_t time = events.empty() ? 0 : events.front()->value("block_time_ms", std::int64_t{0});
-      BlockContext block{network_id_, t.height, time};
+      chaincode::BlockContext block{network_id_, t.height, time};
       auto outcome = registry.check_static(t.tx, t.id, signers_[t.id.hex()], network_id_, block);
       if (!outcome.ok()) {
         fail("tx " + short_hex(t.id.hex()) + " (" + t.function() + ", height " +
