@@ -227,7 +227,7 @@ class TableModule final : public Module {
 
   std::string_view name() const override { return name_; }
   bool has_function(std::string_view function) const override { return find(function) != nullptr; }
-  Outcome admit(const StateView&, const Call& call) const override { return run(call, nullptr); }
+  Outcome admit(const Call& call) const override { return run(call, nullptr); }
   Outcome execute(const StateView& state, const Call& call) const override {
     return run(call, &state);
   }

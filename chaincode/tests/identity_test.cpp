@@ -519,7 +519,7 @@ TEST_CASE("identity: admit() checks shape and roles only; execute() adds the sta
   BlockContext block{"custos-test", 1, kGenesisTimeMs};
   Call call{tx, id, signers, block};
   // Nothing in the empty state, yet admission passes: it reads no state.
-  CHECK_ACCEPTED(m.admit(empty, call));
+  CHECK_ACCEPTED(m.admit(call));
   CHECK_REFUSED(m.execute(empty, call), code::kOrgNotFound);
   CHECK(m.name() == "identity");
   CHECK(m.has_function("enrol"));
