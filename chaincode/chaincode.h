@@ -145,8 +145,10 @@ class Module {
   virtual std::string_view name() const = 0;
   virtual bool has_function(std::string_view function) const = 0;
   // The cheap checks a node makes when it admits a tx to its mempool: the
-  // arguments' shape and the roles the function needs. No outcome writes.
-  virtual Outcome admit(const StateView& state, const Call& call) const = 0;
+  // arguments' shape and the roles the function needs. It is given no state,
+  // so it can read none: an offline verifier runs it (Registry::check_static)
+  // with signers it resolved itself. No outcome writes.
+  virtual Outcome admit(const Call& call) const = 0;
   // The full rules, run when the tx's block executes. On refusal the outcome
   // carries no writes and no history: a failed tx changes nothing.
   virtual Outcome execute(const StateView& state, const Call& call) const = 0;

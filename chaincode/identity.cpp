@@ -227,7 +227,7 @@ class TableModule final : public Module {
 
   std::string_view name() const override { return name_; }
   bool has_function(std::string_view function) const override { return find(function) != nullptr; }
-  Outcome admit(const StateView&, const Call& call) const override { return run(call, nullptr); }
+  Outcome admit(const Call& call) const override { return run(call, nullptr); }
   Outcome execute(const StateView& state, const Call& call) const override {
     return run(call, &state);
   }
@@ -327,6 +327,11 @@ Result<Signer> resolve_signer(const StateView& state, const PublicKey& key) {
   return signer;
 }
 
+Status verify_identity_history(std::string_view identity_id, const std::vector<Json>& events,
+                               std::string_view prev_event_hash) {
+  return verify_event_chain("identity_id", "identity", identity_id, events, prev_event_hash);
+}
+
 namespace {
 
 Json new_identity_record(const std::string& id, const std::string& org,
@@ -343,7 +348,26 @@ Json new_identity_record(const std::string& id, const std::string& org,
        Json::array(
            {Json{{"public_key", key.hex()}, {"from_height", height}, {"until_height", nullptr}}})},
       {"revoked_at_height", nullptr},
-      {"revocation_reason", nullptr}};
+      {"revocation_reason", nullptr},
+      // The identity's own event chain starts empty: enrol appends its first
+      // event; a genesis admin's first is a later rotate_key or revoke.
+      {"event_count", 0},
+      {"head_event_hash", kNoPrevEventHash}};
+}
+
+// Appends the event `type` with `data` to the chain of `identity` (its record,
+// which the caller then writes) and advances the record's event_count and
+// head_event_hash.
+void append_identity_event(Json& identity, const Call& call, std::string_view type, Json data,
+                           Outcome& out) {
+  std::string id = identity.at("id").get<std::string>();
+  auto event_count = identity.at("event_count").get<std::uint64_t>();
+  auto head_event_hash = identity.at("head_event_hash").get<std::string>();
+  append_chained_event(
+      EventChain{identity_state_key(id), "identity_id", id, event_count, head_event_hash}, call,
+      type, Json::object(), std::move(data), out);
+  identity["event_count"] = event_count;
+  identity["head_event_hash"] = std::move(head_event_hash);
 }
 
 Json key_record(const std::string& identity_id) {
@@ -399,8 +423,10 @@ Outcome enrol(const Call& call, const StateView* state) {
     (*org_record)["admins"] = admins;
     out.writes.push_back({org_state_key(org), *org_record});
   }
-  out.writes.push_back(
-      {identity_state_key(id), new_identity_record(id, org, roles, *key, call.block.height)});
+  Json identity = new_identity_record(id, org, roles, *key, call.block.height);
+  append_identity_event(identity, call, "enrol",
+                        Json{{"org", org}, {"roles", roles}, {"public_key", key->hex()}}, out);
+  out.writes.push_back({identity_state_key(id), std::move(identity)});
   out.writes.push_back({key_state_key(*key), key_record(id)});
   return out;
 }
@@ -447,9 +473,13 @@ Outcome rotate_key(const Call& call, const StateView* state) {
   keys.back()["until_height"] = call.block.height;
   keys.push_back(Json{
       {"public_key", key->hex()}, {"from_height", call.block.height}, {"until_height", nullptr}});
+  Json previous_key = identity->at("public_key");
   (*identity)["public_key"] = key->hex();
 
   Outcome out;
+  append_identity_event(
+      *identity, call, "rotate_key",
+      Json{{"public_key", key->hex()}, {"previous_public_key", std::move(previous_key)}}, out);
   out.writes.push_back({identity_state_key(id), *identity});
   out.writes.push_back({key_state_key(*key), key_record(id)});
   return out;
@@ -499,6 +529,7 @@ Outcome revoke(const Call& call, const StateView* state) {
   (*identity)["status"] = "revoked";
   (*identity)["revoked_at_height"] = call.block.height;
   (*identity)["revocation_reason"] = reason;
+  append_identity_event(*identity, call, "revoke", Json{{"reason", reason}}, out);
   out.writes.push_back({identity_state_key(id), *identity});
   return out;
 }

@@ -8,8 +8,12 @@
 //   node/<node_id>     {"id","org"}
 //   identity/<id>      {"id","org","roles":[sorted],"public_key","status",
 //                       "enrolled_at_height","keys":[{"public_key","from_height",
-//                       "until_height"}],"revoked_at_height","revocation_reason"}
+//                       "until_height"}],"revoked_at_height","revocation_reason",
+//                       "event_count","head_event_hash"}
 //   key/<pubkey hex>   {"identity": id}   every key ever enrolled, current or rotated away
+// History: key identity/<id> (the ledger keeps history apart from state), one
+// event per enrol, rotate_key and revoke of the identity, in the envelope of
+// docs/custody.md §5 with "identity_id". A genesis admin's chain starts empty.
 //
 // Functions: enrol {id, org, roles, public_key}, rotate_key {id, public_key},
 // revoke {id, reason}. The rules and the code each refusal gives are in
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "chaincode/chaincode.h"
+#include "chaincode/custody.h"
 #include "core/genesis.h"
 #include "core/result.h"
 
@@ -79,6 +84,18 @@ Result<Signer> resolve_signer(const StateView& state, const PublicKey& key);
 // The stored records, or nullopt if absent.
 std::optional<Json> find_identity(const StateView& state, std::string_view identity_id);
 std::optional<Json> find_org(const StateView& state, std::string_view org_id);
+
+// Checks an identity's events (history key identity/<id>), oldest first, as
+// verify_item_history checks an item's: from seq 0 (a complete history; pass
+// kNoPrevEventHash) or from a later seq with `prev_event_hash` the event_hash
+// of the event before. Each event must name `identity_id` in "identity_id",
+// have the next seq, link to the previous hash and carry an event_hash that
+// recomputes. Errors ("bad_history") name the first bad event. An empty list
+// is accepted: a genesis admin that was never rotated or revoked has none.
+// Completeness is the caller's to prove: the last event's event_hash must be
+// the record's head_event_hash, and its seq + 1 the record's event_count.
+Status verify_identity_history(std::string_view identity_id, const std::vector<Json>& events,
+                               std::string_view prev_event_hash = kNoPrevEventHash);
 
 // ---------------------------------------------------------------------------
 // Helpers every module uses to check a call. They live here because identity

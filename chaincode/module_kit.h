@@ -45,7 +45,7 @@ void insert_sorted(std::vector<std::string>& sorted, const std::string& s);
 // (compute_event_hash), plus the chain's own top-level members.
 struct EventChain {
   std::string history_key;          // the ledger history the events go to
-  std::string_view subject_member;  // "item_id" | "artefact_id"
+  std::string_view subject_member;  // "item_id" | "artefact_id" | "identity_id"
   std::string subject;              // the value of subject_member
   std::uint64_t& event_count;
   std::string& head_event_hash;

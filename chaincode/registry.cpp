@@ -43,15 +43,20 @@ class OverlayState : public StateView {
   std::map<std::string, std::optional<Json>> pending_;
 };
 
+// Resolves each signature's key against world state, as admit() and execute() do.
+auto signers_from(const StateView& state) {
+  return [&state](std::size_t, const PublicKey& key) { return resolve_signer(state, key); };
+}
+
 }  // namespace
 
 Registry::Registry() : Registry(builtin_modules()) {}
 
 Registry::Registry(std::vector<std::unique_ptr<Module>> modules) : modules_(std::move(modules)) {}
 
-template <typename Run>
-Outcome Registry::dispatch(const StateView& state, const Transaction& tx, const Hash256& tx_id,
-                           const BlockContext& block, Run run) const {
+template <typename Resolve, typename Run>
+Outcome Registry::dispatch(const Transaction& tx, const Hash256& tx_id, const BlockContext& block,
+                           Resolve resolve, Run run) const {
   if (tx.network_id != block.network_id) {
     return Outcome::refuse(code::kWrongNetwork,
                            "transaction is for network \"" + tx.network_id + "\"");
@@ -65,8 +70,8 @@ Outcome Registry::dispatch(const StateView& state, const Transaction& tx, const 
       return Outcome::refuse(code::kBadSignature,
                              "signature " + std::to_string(i) + " does not verify");
     }
-    auto signer = resolve_signer(state, s.public_key);
-    if (!signer) return Outcome::refuse(signer.error().code, signer.error().message);
+    Result<Signer> signer = resolve(i, s.public_key);
+    if (!signer) return refuse(signer.error());
     signers.push_back(std::move(signer).value());
   }
   for (const auto& m : modules_) {
@@ -83,13 +88,32 @@ Outcome Registry::dispatch(const StateView& state, const Transaction& tx, const 
 
 Outcome Registry::admit(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                         const BlockContext& block) const {
-  return dispatch(state, tx, tx_id, block,
-                  [&](const Module& m, const Call& call) { return m.admit(state, call); });
+  return dispatch(tx, tx_id, block, signers_from(state),
+                  [](const Module& m, const Call& call) { return m.admit(call); });
+}
+
+Outcome Registry::check_static(const Transaction& tx, const Hash256& tx_id,
+                               const std::vector<Signer>& signers, std::string_view network_id,
+                               const BlockContext& block) const {
+  BlockContext on_network = block;
+  on_network.network_id = std::string(network_id);
+  auto given = [&](std::size_t i, const PublicKey&) -> Result<Signer> {
+    const bool last = i + 1 == tx.signatures.size();
+    if (i >= signers.size() || (last && signers.size() != tx.signatures.size())) {
+      return make_error(code::kUnknownSigner,
+                        std::to_string(signers.size()) + " signers were given for " +
+                            std::to_string(tx.signatures.size()) +
+                            " signatures; each signature needs the identity that made it");
+    }
+    return signers[i];
+  };
+  return dispatch(tx, tx_id, on_network, given,
+                  [](const Module& m, const Call& call) { return m.admit(call); });
 }
 
 Outcome Registry::execute(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                           const BlockContext& block) const {
-  return dispatch(state, tx, tx_id, block, [&](const Module& m, const Call& call) {
+  return dispatch(tx, tx_id, block, signers_from(state), [&](const Module& m, const Call& call) {
     Outcome out = m.execute(state, call);
     // A refused tx must change nothing: a module that breaks this is a bug.
     if (!out.ok() && (!out.writes.empty() || !out.history.empty())) std::abort();

@@ -2,8 +2,9 @@
 // then through its module; the executor runs a whole block.
 //
 // Shared checks, in order (the first failure is the result code):
-//   WRONG_NETWORK, UNSIGNED, BAD_SIGNATURE (any signature), UNKNOWN_SIGNER /
-//   SIGNER_REVOKED (any signer), UNKNOWN_CHAINCODE, UNKNOWN_FUNCTION,
+//   WRONG_NETWORK, UNSIGNED, then for each signature in turn BAD_SIGNATURE
+//   (it does not verify) and UNKNOWN_SIGNER / SIGNER_REVOKED (its key
+//   resolves to no active identity), then UNKNOWN_CHAINCODE, UNKNOWN_FUNCTION,
 // then Module::admit (at admission) or Module::execute (in a block).
 #pragma once
 
@@ -43,10 +44,31 @@ class Registry {
   Outcome execute(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                   const BlockContext& block) const;
 
+  // The checks of admit() that need no world state, with the signers already
+  // resolved by the caller (an offline verifier resolves each signature's key
+  // from the identity records it holds; signers[i] signed with
+  // tx.signatures[i]): WRONG_NETWORK, UNSIGNED, BAD_SIGNATURE, then that
+  // signers.size() == tx.signatures.size(), UNKNOWN_CHAINCODE,
+  // UNKNOWN_FUNCTION, then the module's static rules (argument shape, the
+  // signers' roles) -- exactly what Module::admit checks. The same dispatch
+  // as admit(), so the order is the same too: signature i is verified before
+  // signer i is taken, and a signature with no signer given is UNKNOWN_SIGNER
+  // at that point, as an unresolvable key is in admit(); more signers than
+  // signatures is UNKNOWN_SIGNER once every signature has verified. The
+  // caller vouches that each signer was enrolled, unrevoked and held that key
+  // at the tx's height. `network_id` is the network the caller trusts (from
+  // the genesis it holds); it stands in for block.network_id, of which only
+  // height and timestamp_ms are used. Thread-safe (the registry is immutable).
+  Outcome check_static(const Transaction& tx, const Hash256& tx_id,
+                       const std::vector<Signer>& signers, std::string_view network_id,
+                       const BlockContext& block) const;
+
  private:
-  template <typename Run>
-  Outcome dispatch(const StateView& state, const Transaction& tx, const Hash256& tx_id,
-                   const BlockContext& block, Run run) const;
+  // The shared checks; resolve(i, key) gives signature i's signer or an error
+  // whose code is the result code.
+  template <typename Resolve, typename Run>
+  Outcome dispatch(const Transaction& tx, const Hash256& tx_id, const BlockContext& block,
+                   Resolve resolve, Run run) const;
   std::vector<std::unique_ptr<Module>> modules_;
 };
 

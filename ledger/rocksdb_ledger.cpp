@@ -47,7 +47,13 @@ namespace {
 // change to the key layout or record encodings.
 // 2: the transaction log (mlog, txlog), the state map (smt), roots in the
 // head and per height, log_index in tx records.
-constexpr std::string_view kFormat = "custos-ledger/2";
+// 3: no layout change here, but the chaincode's records changed under the
+// same keys: every identity record carries its event chain (event_count,
+// head_event_hash) and identity/<id> histories exist. This build's chaincode
+// reads those members of any identity it rotates or revokes, so format-2
+// state would stop it, and the format-2 blocks' results hashes no longer
+// match what this build computes for them.
+constexpr std::string_view kFormat = "custos-ledger/3";
 
 // Sized for a small server: the cache is shared by every column family.
 constexpr std::size_t kBlockCacheBytes = 32u << 20;

@@ -876,7 +876,7 @@ TEST_CASE("custody: admit() needs no state; execute() applies the state rules") 
   std::vector<Signer> signers{j.w.signer("cust.a"), j.w.signer("ana")};
   BlockContext block{"custos-test", j.w.height + 1, j.w.now_ms};
   Call call{tx, id, signers, block};
-  CHECK_ACCEPTED(m.admit(empty, call));
+  CHECK_ACCEPTED(m.admit(call));
   CHECK_REFUSED(m.execute(empty, call), code::kItemNotFound);
   Outcome real = m.execute(j.w.state, call);
   CHECK_ACCEPTED(real);

@@ -137,7 +137,7 @@ struct FundsNet {
     BlockContext block{std::string(kTestNetwork), w.height + 1, w.now_ms};
     Call call{tx, tx_id, signers, block};
     const Module& m = w.module(kFundsChaincode);
-    Outcome admitted = m.admit(w.state, call);
+    Outcome admitted = m.admit(call);
     Outcome executed = m.execute(w.state, call);
     CHECK(admitted.code == executed.code);
     CHECK(executed.writes.empty());

@@ -46,6 +46,9 @@ TEST_CASE("genesis_state_writes: network, orgs, admins, keys and nodes, sorted b
             {Json{{"public_key", key.hex()}, {"from_height", 0}, {"until_height", nullptr}}}));
   CHECK(admin["revoked_at_height"].is_null());
   CHECK(admin["revocation_reason"].is_null());
+  // No events at genesis: the admin's chain starts empty.
+  CHECK(admin["event_count"] == 0);
+  CHECK(admin["head_event_hash"] == kNoPrevEventHash);
   CHECK(w.get("key/" + key.hex()) == Json{{"identity", "admin.lab"}});
   CHECK(w.get("node/node-1") == Json{{"id", "node-1"}, {"org", "police-a"}});
 
@@ -94,6 +97,8 @@ TEST_CASE("enrol: an org admin enrols an identity with sorted roles and a key en
       "identity", "enrol",
       enrol_args("ana", "lab", {"forensic_analyst", "custodian"}, key.public_key()), {"admin.lab"});
   CHECK_ACCEPTED(out);
+  const auto& events = w.state.history("identity/ana");
+  REQUIRE(events.size() == 1);
   Json ana = w.get("identity/ana");
   CHECK(ana == Json{{"id", "ana"},
                     {"org", "lab"},
@@ -105,7 +110,9 @@ TEST_CASE("enrol: an org admin enrols an identity with sorted roles and a key en
                                                {"from_height", 42},
                                                {"until_height", nullptr}}})},
                     {"revoked_at_height", nullptr},
-                    {"revocation_reason", nullptr}});
+                    {"revocation_reason", nullptr},
+                    {"event_count", 1},
+                    {"head_event_hash", events[0]["event_hash"]}});
   CHECK(w.get("key/" + key.public_key().hex()) == Json{{"identity", "ana"}});
   // Not an admin: the org's admin list is unchanged.
   CHECK(w.get("org/lab")["admins"] == Json{"admin.lab"});
@@ -113,6 +120,109 @@ TEST_CASE("enrol: an org admin enrols an identity with sorted roles and a key en
   auto s = resolve_signer(w.state, key.public_key());
   REQUIRE(s.ok());
   CHECK(s->roles == std::vector<std::string>{"custodian", "forensic_analyst"});
+}
+
+TEST_CASE("identity events: enrol, rotate_key and revoke chain in the history identity/<id>") {
+  World w;
+  w.height = 41;
+  PrivateKey first = w.fresh_key();
+  CHECK_ACCEPTED(
+      w.submit("identity", "enrol",
+               enrol_args("ana", "lab", {"forensic_analyst", "custodian"}, first.public_key()),
+               {"admin.lab"}));
+  const Hash256 enrol_tx = w.last_tx_id;
+  PrivateKey second = w.fresh_key();
+  const PublicKey second_key = second.public_key();
+  w.keys.insert_or_assign("ana", std::move(second));
+  CHECK_ACCEPTED(w.submit_with_keys(
+      "identity", "rotate_key", Json{{"id", "ana"}, {"public_key", second_key.hex()}}, {&first}));
+  const Hash256 rotate_tx = w.last_tx_id;
+  w.now_ms += 5'000;
+  CHECK_ACCEPTED(
+      w.submit("identity", "revoke", Json{{"id", "ana"}, {"reason", "HR-7"}}, {"admin.lab"}));
+
+  const auto& events = w.state.history("identity/ana");
+  REQUIRE(events.size() == 3);
+  // Each event is the envelope of docs/custody.md §5 with identity_id.
+  Json enrol = events[0];
+  CHECK(enrol["event_hash"] == compute_event_hash(enrol).value().hex());
+  enrol.erase("event_hash");
+  CHECK(enrol == Json{{"identity_id", "ana"},
+                      {"seq", 0},
+                      {"type", "enrol"},
+                      {"tx_id", enrol_tx.hex()},
+                      {"height", 42},
+                      {"block_time_ms", w.now_ms - 5'000},
+                      {"actor", "admin.lab"},
+                      {"cosigners", Json::array()},
+                      {"data",
+                       {{"org", "lab"},
+                        {"roles", {"custodian", "forensic_analyst"}},
+                        {"public_key", first.public_key().hex()}}},
+                      {"prev_event_hash", kNoPrevEventHash}});
+  CHECK(events[1]["seq"] == 1);
+  CHECK(events[1]["type"] == "rotate_key");
+  CHECK(events[1]["tx_id"] == rotate_tx.hex());
+  CHECK(events[1]["height"] == 43);
+  CHECK(events[1]["actor"] == "ana");
+  CHECK(events[1]["data"] ==
+        Json{{"public_key", second_key.hex()}, {"previous_public_key", first.public_key().hex()}});
+  CHECK(events[1]["prev_event_hash"] == events[0]["event_hash"]);
+  CHECK(events[2]["seq"] == 2);
+  CHECK(events[2]["type"] == "revoke");
+  CHECK(events[2]["height"] == 44);
+  CHECK(events[2]["block_time_ms"] == w.now_ms);
+  CHECK(events[2]["actor"] == "admin.lab");
+  CHECK(events[2]["data"] == Json{{"reason", "HR-7"}});
+  CHECK(events[2]["prev_event_hash"] == events[1]["event_hash"]);
+
+  Json ana = w.get("identity/ana");
+  CHECK(ana["event_count"] == 3);
+  CHECK(ana["head_event_hash"] == events[2]["event_hash"]);
+
+  CHECK(verify_identity_history("ana", events).ok());
+  CHECK(verify_identity_history("ana", {events[1], events[2]},
+                                events[0]["event_hash"].get<std::string>())
+            .ok());
+  CHECK_FALSE(verify_identity_history("admin.lab", events).ok());
+  std::vector<Json> edited = events;
+  edited[1]["data"]["public_key"] = first.public_key().hex();
+  CHECK_FALSE(verify_identity_history("ana", edited).ok());
+  CHECK_FALSE(verify_identity_history("ana", {events[0], events[2]}).ok());
+  // An item's verifier does not take an identity's events, nor the reverse.
+  CHECK_FALSE(verify_item_history("ana", events).ok());
+}
+
+TEST_CASE("identity events: a genesis admin's chain starts at its first rotate_key or revoke") {
+  World w;
+  CHECK(w.state.history("identity/admin.lab").empty());
+  CHECK(verify_identity_history("admin.lab", {}).ok());
+
+  PrivateKey old_key = std::move(w.keys.at("admin.lab"));
+  PrivateKey next = w.fresh_key();
+  const PublicKey new_key = next.public_key();
+  w.keys.insert_or_assign("admin.lab", std::move(next));
+  CHECK_ACCEPTED(w.submit_with_keys("identity", "rotate_key",
+                                    Json{{"id", "admin.lab"}, {"public_key", new_key.hex()}},
+                                    {&old_key}));
+  w.enrol("boss.lab", "lab", {"admin"});
+  CHECK_ACCEPTED(
+      w.submit("identity", "revoke", Json{{"id", "admin.lab"}, {"reason", "REF-1"}}, {"boss.lab"}));
+
+  const auto& events = w.state.history("identity/admin.lab");
+  REQUIRE(events.size() == 2);
+  CHECK(events[0]["seq"] == 0);
+  CHECK(events[0]["type"] == "rotate_key");
+  CHECK(events[0]["prev_event_hash"] == kNoPrevEventHash);
+  CHECK(events[1]["type"] == "revoke");
+  CHECK(events[1]["actor"] == "boss.lab");
+  CHECK(verify_identity_history("admin.lab", events).ok());
+  Json admin = w.get("identity/admin.lab");
+  CHECK(admin["event_count"] == 2);
+  CHECK(admin["head_event_hash"] == events[1]["event_hash"]);
+  // Enrolled by a transaction, boss.lab's chain starts with its enrol.
+  REQUIRE(w.state.history("identity/boss.lab").size() == 1);
+  CHECK(w.state.history("identity/boss.lab")[0]["type"] == "enrol");
 }
 
 TEST_CASE("enrol: enrolling an admin adds it to the org's admins") {
@@ -409,7 +519,7 @@ TEST_CASE("identity: admit() checks shape and roles only; execute() adds the sta
   BlockContext block{"custos-test", 1, kGenesisTimeMs};
   Call call{tx, id, signers, block};
   // Nothing in the empty state, yet admission passes: it reads no state.
-  CHECK_ACCEPTED(m.admit(empty, call));
+  CHECK_ACCEPTED(m.admit(call));
   CHECK_REFUSED(m.execute(empty, call), code::kOrgNotFound);
   CHECK(m.name() == "identity");
   CHECK(m.has_function("enrol"));
@@ -445,6 +555,9 @@ TEST_CASE("identity: a refused tx changes nothing") {
           .ok());
   CHECK(w.state.snapshot() == before);
   CHECK(w.height == height);
+  // The snapshot covers histories; said outright: no event was appended.
+  CHECK(w.state.history("identity/inv").size() == 1);
+  CHECK(w.state.history("identity/admin.lab").empty());
 }
 
 TEST_CASE("ArgReader: refuses what the canonical encoding cannot carry, keeps the first problem") {

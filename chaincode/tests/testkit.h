@@ -230,7 +230,7 @@ class World {
     last_tx_id = tx_id;
     BlockContext block{std::string(kTestNetwork), height + 1, now_ms};
     Call call{tx, tx_id, signers, block};
-    Outcome admitted = m.admit(state, call);
+    Outcome admitted = m.admit(call);
     CHECK(admitted.writes.empty());
     CHECK(admitted.history.empty());
     Outcome executed = m.execute(state, call);

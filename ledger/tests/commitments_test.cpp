@@ -253,7 +253,7 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
   SUBCASE("format 1, with the column families of format 1") {
     const std::vector<std::string> v1 = {"default", "blocks", "txs", "state", "history", "meta"};
     write_foreign_database(dir.path(), v1, "custos-ledger/1");
-    refused_with("holds ledger format \"custos-ledger/1\", this build reads \"custos-ledger/2\"");
+    refused_with("holds ledger format \"custos-ledger/1\", this build reads \"custos-ledger/3\"");
     // Nothing was added: the build that wrote it can still open every family.
     auto sorted_v1 = v1;
     std::sort(sorted_v1.begin(), sorted_v1.end());
@@ -265,6 +265,13 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
         {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog", "smt"},
         "custos-ledger/1");
     refused_with("holds ledger format \"custos-ledger/1\"");
+  }
+  SUBCASE("format 2: today's column families, identity records without their event chain") {
+    write_foreign_database(
+        dir.path(),
+        {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog", "smt"},
+        "custos-ledger/2");
+    refused_with("holds ledger format \"custos-ledger/2\", this build reads \"custos-ledger/3\"");
   }
   SUBCASE("a RocksDB database that is no ledger") {
     write_foreign_database(dir.path(), {"default", "other"}, "");
