@@ -49,6 +49,11 @@ inline constexpr const char* kIdentityNotFound = "IDENTITY_NOT_FOUND";
 inline constexpr const char* kKeyInUse = "KEY_IN_USE";
 inline constexpr const char* kAlreadyRevoked = "ALREADY_REVOKED";
 inline constexpr const char* kLastAdmin = "LAST_ADMIN";  // revoking it would orphan the org
+// identity: nodes
+inline constexpr const char* kNodeExists = "NODE_EXISTS";  // the id was ever used
+inline constexpr const char* kNodeNotFound = "NODE_NOT_FOUND";
+inline constexpr const char* kNodeRemoved = "NODE_REMOVED";  // removed nodes stay removed
+inline constexpr const char* kLastNode = "LAST_NODE";        // no node would sign heads
 // custody
 inline constexpr const char* kCaseExists = "CASE_EXISTS";
 inline constexpr const char* kCaseNotFound = "CASE_NOT_FOUND";

@@ -285,6 +285,9 @@ std::string identity_state_key(std::string_view identity_id) {
 std::string key_state_key(const PublicKey& key) {
   return "key/" + key.hex();
 }
+std::string node_key_state_key(const PublicKey& key) {
+  return "node_key/" + key.hex();
+}
 
 std::optional<Json> find_identity(const StateView& state, std::string_view identity_id) {
   return state.get(identity_state_key(identity_id));
@@ -534,10 +537,228 @@ Outcome revoke(const Call& call, const StateView* state) {
   return out;
 }
 
+// --- nodes ------------------------------------------------------------------------
+//
+// The nodes whose signatures make a signed head. Each change is an event of
+// the network's one node chain (history key "nodes"), so a verifier who holds
+// the genesis file can replay the membership of any height.
+
+Json new_node_record(const std::string& id, const std::string& org, const PublicKey& key,
+                     std::uint64_t height) {
+  return Json{
+      {"id", id},
+      {"org", org},
+      {"public_key", key.hex()},
+      {"keys",
+       Json::array(
+           {Json{{"public_key", key.hex()}, {"from_height", height}, {"until_height", nullptr}}})},
+      {"added_at_height", height},
+      {"removed_at_height", nullptr},
+      {"status", "active"}};
+}
+
+Json node_key_record(const std::string& node_id) {
+  return Json{{"node", node_id}};
+}
+
+Json nodes_record(const std::vector<std::string>& sorted_ids, std::uint64_t event_count,
+                  const std::string& head_event_hash) {
+  return Json{{"ids", sorted_ids},
+              {"event_count", event_count},
+              {"head_event_hash", event_count == 0 ? Json(nullptr) : Json(head_event_hash)}};
+}
+
+// The "nodes" record as the chain helpers want it.
+struct NodesRecord {
+  std::vector<std::string> ids;
+  std::uint64_t event_count = 0;
+  std::string head_event_hash;
+
+  static NodesRecord read(const StateView& state) {
+    auto j = state.get(kNodesStateKey);
+    if (!j) std::abort();  // written at genesis, never deleted
+    NodesRecord r;
+    r.ids = j->at("ids").get<std::vector<std::string>>();
+    r.event_count = j->at("event_count").get<std::uint64_t>();
+    if (!j->at("head_event_hash").is_null()) r.head_event_hash = j->at("head_event_hash");
+    return r;
+  }
+  Json to_json() const { return nodes_record(ids, event_count, head_event_hash); }
+};
+
+// Appends the event of a node change and writes the "nodes" record.
+void append_node_event(NodesRecord& nodes, const Call& call, std::string_view type, Json data,
+                       Outcome& out) {
+  append_chained_event(EventChain{std::string(kNodesStateKey), "network_id", call.block.network_id,
+                                  nodes.event_count, nodes.head_event_hash},
+                       call, type, Json::object(), std::move(data), out);
+  out.writes.push_back({std::string(kNodesStateKey), nodes.to_json()});
+}
+
+// KEY_IN_USE unless no identity and no node ever held `key`.
+Outcome refuse_used_key(const StateView& state, const PublicKey& key) {
+  if (auto holder = state.get(key_state_key(key))) {
+    return Outcome::refuse(code::kKeyInUse, "key " + key.hex() + " is or was used by identity \"" +
+                                                holder->at("identity").get<std::string>() +
+                                                "\"; every key is used once");
+  }
+  if (auto holder = state.get(node_key_state_key(key))) {
+    return Outcome::refuse(code::kKeyInUse, "key " + key.hex() + " is or was used by node \"" +
+                                                holder->at("node").get<std::string>() +
+                                                "\"; every key is used once");
+  }
+  return Outcome{};
+}
+
+Outcome refuse_not_node_admin(const Signer& actor, std::string_view org, std::string_view what) {
+  return Outcome::refuse(code::kNotOrgAdmin, "only an admin of org \"" + std::string(org) +
+                                                 "\" may " + std::string(what) + "; \"" +
+                                                 actor.identity_id + "\" is not one");
+}
+
+// The node's record, or the refusal: NODE_NOT_FOUND, NOT_ORG_ADMIN (the actor
+// is no admin of its org), NODE_REMOVED.
+Outcome find_own_active_node(const StateView& state, const Signer& actor, const std::string& id,
+                             std::string_view what, Json& record) {
+  auto found = state.get(node_state_key(id));
+  if (!found) return Outcome::refuse(code::kNodeNotFound, "no node \"" + id + "\"");
+  record = std::move(*found);
+  std::string org = record.at("org").get<std::string>();
+  if (actor.org != org) return refuse_not_node_admin(actor, org, what);
+  if (record.at("status") == "removed") {
+    return Outcome::refuse(code::kNodeRemoved, "node \"" + id + "\" was removed at height " +
+                                                   record.at("removed_at_height").dump() +
+                                                   "; a removed node stays removed");
+  }
+  return Outcome{};
+}
+
+Outcome require_admin(const Signer& actor, std::string_view qualified_function) {
+  if (!actor.has_role("admin")) {
+    return Outcome::refuse(code::kNotOrgAdmin, std::string(qualified_function) +
+                                                   " needs an admin of the node's org; \"" +
+                                                   actor.identity_id + "\" is not an admin");
+  }
+  return Outcome{};
+}
+
+// --- add_node {id, org, public_key} ---------------------------------------------------
+Outcome add_node(const Call& call, const StateView* state) {
+  ArgReader r(call.tx.args, {"id", "org", "public_key"});
+  std::string id = r.network_id("id");
+  std::string org = r.network_id("org");
+  std::optional<PublicKey> key = r.public_key("public_key");
+  if (!r.ok()) return r.refusal();
+  if (auto only = require_actor_only(call, "identity.add_node"); !only.ok()) return only;
+  const Signer& actor = call.actor();
+  if (!actor.has_role("admin") || actor.org != org) {
+    return refuse_not_node_admin(actor, org, "add nodes to it");
+  }
+  if (!state) return Outcome{};
+
+  if (!find_org(*state, org)) return Outcome::refuse(code::kOrgNotFound, "no org \"" + org + "\"");
+  if (auto existing = state->get(node_state_key(id))) {
+    return Outcome::refuse(
+        code::kNodeExists,
+        "node \"" + id + "\" " +
+            (existing->at("status") == "removed" ? "was removed; a node id is never used again"
+                                                 : "already exists"));
+  }
+  if (auto used = refuse_used_key(*state, *key); !used.ok()) return used;
+  NodesRecord nodes = NodesRecord::read(*state);
+  if (nodes.ids.size() >= kNodesEverMax) {
+    return Outcome::refuse(code::kLimitReached,
+                           "the network has had " + std::to_string(kNodesEverMax) + " nodes");
+  }
+
+  Outcome out;
+  insert_sorted(nodes.ids, id);
+  out.writes.push_back({node_state_key(id), new_node_record(id, org, *key, call.block.height)});
+  out.writes.push_back({node_key_state_key(*key), node_key_record(id)});
+  append_node_event(nodes, call, "add_node",
+                    Json{{"node_id", id}, {"org", org}, {"public_key", key->hex()}}, out);
+  return out;
+}
+
+// --- remove_node {id} ------------------------------------------------------------------
+Outcome remove_node(const Call& call, const StateView* state) {
+  ArgReader r(call.tx.args, {"id"});
+  std::string id = r.network_id("id");
+  if (!r.ok()) return r.refusal();
+  if (auto only = require_actor_only(call, "identity.remove_node"); !only.ok()) return only;
+  const Signer& actor = call.actor();
+  if (auto admin = require_admin(actor, "identity.remove_node"); !admin.ok()) return admin;
+  if (!state) return Outcome{};
+
+  Json node;
+  if (auto found = find_own_active_node(*state, actor, id, "remove its nodes", node); !found.ok()) {
+    return found;
+  }
+  NodesRecord nodes = NodesRecord::read(*state);
+  std::size_t active = 0;
+  for (const auto& other : nodes.ids) {
+    auto rec = state->get(node_state_key(other));
+    if (rec && rec->at("status") == "active") ++active;
+  }
+  if (active <= 1) {
+    return Outcome::refuse(code::kLastNode, "\"" + id +
+                                                "\" is the network's last active node; add "
+                                                "another node first");
+  }
+
+  Outcome out;
+  node["status"] = "removed";
+  node["removed_at_height"] = call.block.height;
+  node["keys"].back()["until_height"] = call.block.height;
+  out.writes.push_back({node_state_key(id), node});
+  append_node_event(nodes, call, "remove_node", Json{{"node_id", id}, {"org", node.at("org")}},
+                    out);
+  return out;
+}
+
+// --- rotate_node_key {id, public_key} -------------------------------------------------
+Outcome rotate_node_key(const Call& call, const StateView* state) {
+  ArgReader r(call.tx.args, {"id", "public_key"});
+  std::string id = r.network_id("id");
+  std::optional<PublicKey> key = r.public_key("public_key");
+  if (!r.ok()) return r.refusal();
+  if (auto only = require_actor_only(call, "identity.rotate_node_key"); !only.ok()) return only;
+  const Signer& actor = call.actor();
+  if (auto admin = require_admin(actor, "identity.rotate_node_key"); !admin.ok()) return admin;
+  if (!state) return Outcome{};
+
+  Json node;
+  if (auto found = find_own_active_node(*state, actor, id, "rotate its nodes' keys", node);
+      !found.ok()) {
+    return found;
+  }
+  if (auto used = refuse_used_key(*state, *key); !used.ok()) return used;
+  Json& keys = node.at("keys");
+  if (keys.size() >= kNodeKeysMax) {
+    return Outcome::refuse(code::kLimitReached, "node \"" + id + "\" has used " +
+                                                    std::to_string(kNodeKeysMax) + " keys");
+  }
+
+  // The old key stays in keys[] and in node_key/: heads it signed before this
+  // height still verify with it.
+  keys.back()["until_height"] = call.block.height;
+  keys.push_back(Json{
+      {"public_key", key->hex()}, {"from_height", call.block.height}, {"until_height", nullptr}});
+  node["public_key"] = key->hex();
+
+  Outcome out;
+  NodesRecord nodes = NodesRecord::read(*state);
+  out.writes.push_back({node_state_key(id), node});
+  out.writes.push_back({node_key_state_key(*key), node_key_record(id)});
+  append_node_event(nodes, call, "rotate_node_key",
+                    Json{{"node_id", id}, {"org", node.at("org")}, {"public_key", key->hex()}},
+                    out);
+  return out;
+}
+
 constexpr ModuleFunction kIdentityFunctions[] = {
-    {"enrol", enrol},
-    {"rotate_key", rotate_key},
-    {"revoke", revoke},
+    {"enrol", enrol},       {"rotate_key", rotate_key},   {"revoke", revoke},
+    {"add_node", add_node}, {"remove_node", remove_node}, {"rotate_node_key", rotate_node_key},
 };
 
 }  // namespace
@@ -563,13 +784,42 @@ std::vector<ledger::StateWrite> genesis_state_writes(const Genesis& g) {
     state[org_state_key(org.id)] =
         Json{{"id", org.id}, {"name", org.name}, {"kind", org.kind}, {"admins", admin_ids}};
   }
+  std::vector<std::string> node_ids;
   for (const GenesisNode& node : g.nodes) {
-    state[node_state_key(node.id)] = Json{{"id", node.id}, {"org", node.org}};
+    node_ids.push_back(node.id);
+    state[node_state_key(node.id)] = new_node_record(node.id, node.org, node.public_key, 0);
+    state[node_key_state_key(node.public_key)] = node_key_record(node.id);
   }
+  std::sort(node_ids.begin(), node_ids.end());
+  // Genesis nodes have no events: a verifier knows them from the genesis file.
+  state[std::string(kNodesStateKey)] = nodes_record(node_ids, 0, "");
   std::vector<ledger::StateWrite> writes;
   writes.reserve(state.size());
   for (auto& [key, value] : state) writes.push_back({key, std::move(value)});
   return writes;
+}
+
+std::vector<NodeMember> node_members_at(const StateView& state, std::uint64_t height) {
+  auto within = [height](const Json& from, const Json& until) {
+    return from.get<std::uint64_t>() <= height &&
+           (until.is_null() || height < until.get<std::uint64_t>());
+  };
+  std::vector<NodeMember> out;
+  auto nodes = state.get(kNodesStateKey);
+  if (!nodes) return out;
+  for (const Json& id : nodes->at("ids")) {  // sorted
+    auto node = state.get(node_state_key(id.get<std::string>()));
+    if (!node) std::abort();  // listed ids always have a record
+    if (!within(node->at("added_at_height"), node->at("removed_at_height"))) continue;
+    for (const Json& k : node->at("keys")) {
+      if (!within(k.at("from_height"), k.at("until_height"))) continue;
+      auto key = PublicKey::from_hex(k.at("public_key").get<std::string>());
+      if (!key) std::abort();  // written by this module from a checked key
+      out.push_back({id.get<std::string>(), node->at("org").get<std::string>(), *key});
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace custos::chaincode

@@ -5,7 +5,12 @@
 // State layout (values are JSON; docs/custody.md has the full tables):
 //   network            {"network_id","genesis_hash","config"} (genesis config, e.g. funds)
 //   org/<org_id>       {"id","name","kind","admins":[active admin identity ids, sorted]}
-//   node/<node_id>     {"id","org"}
+//   node/<node_id>     {"id","org","public_key","keys":[{"public_key","from_height",
+//                       "until_height"}],"added_at_height","removed_at_height","status"}
+//   node_key/<pubkey hex> {"node": id}   every key any node ever held
+//   nodes              {"ids":[every node id ever, sorted],"event_count",
+//                       "head_event_hash"}  the head of the network's node event
+//                       chain (history key "nodes"; genesis nodes have no event)
 //   identity/<id>      {"id","org","roles":[sorted],"public_key","status",
 //                       "enrolled_at_height","keys":[{"public_key","from_height",
 //                       "until_height"}],"revoked_at_height","revocation_reason",
@@ -16,8 +21,9 @@
 // docs/custody.md §5 with "identity_id". A genesis admin's chain starts empty.
 //
 // Functions: enrol {id, org, roles, public_key}, rotate_key {id, public_key},
-// revoke {id, reason}. The rules and the code each refusal gives are in
-// docs/custody.md.
+// revoke {id, reason}; for the nodes that sign heads: add_node {id, org,
+// public_key}, remove_node {id}, rotate_node_key {id, public_key}. The rules and the code each
+// refusal gives are in docs/custody.md.
 //
 // Everything here is deterministic and thread-compatible: the module object is
 // immutable, so one instance may serve concurrent calls on different states.
@@ -54,6 +60,8 @@ bool is_known_role(std::string_view role);
 inline constexpr std::size_t kRevocationReasonBytesMax = 200;
 inline constexpr std::size_t kIdentityKeysMax = 64;  // current key plus rotated-away ones
 inline constexpr std::size_t kOrgAdminsMax = 64;
+inline constexpr std::size_t kNodesEverMax = 256;  // node ids ever added, genesis included
+inline constexpr std::size_t kNodeKeysMax = 64;    // a node's current key plus rotated-away ones
 
 // State keys.
 inline constexpr std::string_view kNetworkStateKey = "network";
@@ -61,6 +69,8 @@ std::string org_state_key(std::string_view org_id);            // "org/<id>"
 std::string node_state_key(std::string_view node_id);          // "node/<id>"
 std::string identity_state_key(std::string_view identity_id);  // "identity/<id>"
 std::string key_state_key(const PublicKey& key);               // "key/<66 hex digits>"
+std::string node_key_state_key(const PublicKey& key);          // "node_key/<66 hex digits>"
+inline constexpr std::string_view kNodesStateKey = "nodes";    // also the node event chain's key
 
 // The module. Its admit() checks the arguments' shape, that only the actor
 // signed, and the actor's role; execute() repeats that and applies the state
@@ -80,6 +90,23 @@ std::vector<ledger::StateWrite> genesis_state_writes(const Genesis& g);
 //                   away (the message says which);
 //   SIGNER_REVOKED  the identity holding the key is revoked.
 Result<Signer> resolve_signer(const StateView& state, const PublicKey& key);
+
+// A node whose signatures count for a head, with the key it signs it with.
+struct NodeMember {
+  std::string id;
+  std::string org;
+  PublicKey public_key;
+  bool operator==(const NodeMember&) const = default;
+};
+
+// The nodes whose signatures count for the head at `height` (the head after
+// block `height`), each with the key it signs that head with: the nodes with
+// added_at_height <= height < removed_at_height, with the key entry
+// from_height <= height < until_height (null bounds are infinite). A change
+// committed in block h takes effect for head h itself. Read from the current
+// state: the records keep their history, so any past height can be asked.
+// Sorted by id. Precondition: height <= the height `state` is at.
+std::vector<NodeMember> node_members_at(const StateView& state, std::uint64_t height);
 
 // The stored records, or nullopt if absent.
 std::optional<Json> find_identity(const StateView& state, std::string_view identity_id);

@@ -77,7 +77,9 @@ Json Genesis::to_json() const {
     orgs_json.push_back({{"id", o.id}, {"name", o.name}, {"kind", o.kind}, {"admins", admins}});
   }
   Json nodes_json = Json::array();
-  for (const auto& n : nodes) nodes_json.push_back({{"id", n.id}, {"org", n.org}});
+  for (const auto& n : nodes) {
+    nodes_json.push_back({{"id", n.id}, {"org", n.org}, {"public_key", n.public_key.hex()}});
+  }
   Json out = {{"network_id", network_id},
               {"created_at_ms", created_at_ms},
               {"orgs", orgs_json},
@@ -174,10 +176,16 @@ Result<Genesis> genesis_from_json(const Json& j) {
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     std::string where = "nodes[" + std::to_string(i) + "]";
     const Json& n = nodes[i];
-    if (!has_exactly(n, {"id", "org"}) || !is_string_id(n["id"]) || !n["org"].is_string()) {
-      return bad(where + " must be {\"id\": ID, \"org\": ORG}");
+    if (!has_exactly(n, {"id", "org", "public_key"}) || !is_string_id(n["id"]) ||
+        !n["org"].is_string() || !n["public_key"].is_string()) {
+      return bad(where + " must be {\"id\": ID, \"org\": ORG, \"public_key\": HEX}");
     }
-    GenesisNode node{n["id"].get<std::string>(), n["org"].get<std::string>()};
+    auto key_bytes = hex_decode_canonical(n["public_key"].get<std::string>(), 33);
+    if (!key_bytes) return bad(where + ".public_key: " + key_bytes.error().message);
+    auto key = PublicKey::parse(*key_bytes);
+    if (!key) return bad(where + ".public_key: " + key.error().message);
+    if (!keys.insert(key->hex()).second) return bad(where + ": public key used twice");
+    GenesisNode node{n["id"].get<std::string>(), n["org"].get<std::string>(), *key};
     if (!node_ids.insert(node.id).second) return bad(where + ": node id repeats");
     if (!org_ids.contains(node.org)) return bad(where + ".org names no genesis org");
     g.nodes.push_back(std::move(node));

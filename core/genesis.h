@@ -42,8 +42,9 @@ struct GenesisOrg {
 };
 
 struct GenesisNode {
-  std::string id;   // [a-z0-9][a-z0-9._-]{0,63}
-  std::string org;  // the org that runs it
+  std::string id;        // [a-z0-9][a-z0-9._-]{0,63}
+  std::string org;       // the org that runs it
+  PublicKey public_key;  // the key it signs heads with (docs/formats.md §14)
 };
 
 struct Genesis {
@@ -64,8 +65,8 @@ struct Genesis {
 };
 
 // Checks the document: exactly the known members (config optional), valid ids, known org kinds,
-// unique org / identity / node ids, no admin key used twice, nodes naming
-// known orgs, bounds above. Errors: "bad_genesis" naming the member.
+// unique org / identity / node ids, no key used twice across admins and
+// nodes, nodes naming known orgs, bounds above. Errors: "bad_genesis" naming the member.
 Result<Genesis> genesis_from_json(const Json& j);
 
 }  // namespace custos

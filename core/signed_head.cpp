@@ -25,12 +25,15 @@ Result<Hash256> hash_member(const Json& j, const char* name) {
   return *h;
 }
 
+// parse_json_strict gives every integer as a signed one, nlohmann's own
+// parser a non-negative one as unsigned: both are accepted.
 Result<std::uint64_t> count_member(const Json& j, const char* name) {
   const Json& v = j.at(name);
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() > std::uint64_t(kJsonIntegerMax)) {
-    return bad(std::string("\"") + name + "\" must be an integer 0..2^53-1");
-  }
-  return v.get<std::uint64_t>();
+  bool in_range = v.is_number_unsigned() ? v.get<std::uint64_t>() <= std::uint64_t(kJsonIntegerMax)
+                                         : v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
+                                               v.get<std::int64_t>() <= kJsonIntegerMax;
+  if (!in_range) return bad(std::string("\"") + name + "\" must be an integer 0..2^53-1");
+  return static_cast<std::uint64_t>(v.get<std::int64_t>());
 }
 
 }  // namespace

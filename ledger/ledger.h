@@ -28,6 +28,7 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/result.h"
+#include "core/signed_head.h"
 #include "core/smt.h"
 #include "ledger/commitments.h"
 
@@ -195,6 +196,20 @@ class Ledger {
   // Cost is O(limit + log n) whatever the size of the ledger.
   virtual std::vector<HistoryAppend> history(std::string_view key, std::uint64_t from_seq,
                                              std::size_t limit) const = 0;
+
+  // --- head signatures ---------------------------------------------------------
+  // Node signatures of head statements (core/signed_head.h), kept beside the
+  // chain. The ledger stores what it is given: the caller checks each
+  // signature against the node membership first.
+  //
+  // Stores `sig` for the head at `height`, replacing that node's earlier one.
+  // Written without fsync (a lost signature is made or gossiped again), so it
+  // never slows block application much. Thread-safe. Errors: "ledger_io".
+  virtual Status put_head_signature(std::uint64_t height, const HeadSignature& sig) = 0;
+  // The signatures stored for `height`, sorted by node id (byte order).
+  virtual std::vector<HeadSignature> head_signatures(std::uint64_t height) const = 0;
+  // The highest height with any stored signature; nullopt if none.
+  virtual std::optional<std::uint64_t> last_head_signature_height() const = 0;
 
   // --- metadata ------------------------------------------------------------------
   // Small named values (the genesis document, the node's identity). Written

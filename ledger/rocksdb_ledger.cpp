@@ -47,12 +47,12 @@ namespace {
 // change to the key layout or record encodings.
 // 2: the transaction log (mlog, txlog), the state map (smt), roots in the
 // head and per height, log_index in tx records.
-// 3: no layout change here, but the chaincode's records changed under the
-// same keys: every identity record carries its event chain (event_count,
-// head_event_hash) and identity/<id> histories exist. This build's chaincode
-// reads those members of any identity it rotates or revokes, so format-2
-// state would stop it, and the format-2 blocks' results hashes no longer
-// match what this build computes for them.
+// 3: node signatures of heads (head_sigs); and the chaincode's records
+// changed under the same keys: every identity record carries its event
+// chain (event_count, head_event_hash), identity/<id> and "nodes" histories
+// exist, node records keep their key history. This build's chaincode reads
+// those members, so format-2 state would stop it, and the format-2 blocks'
+// results hashes no longer match what this build computes for them.
 constexpr std::string_view kFormat = "custos-ledger/3";
 
 // Sized for a small server: the cache is shared by every column family.
@@ -75,10 +75,11 @@ enum Cf : std::size_t {
   kMlog,
   kTxlog,
   kSmt,
+  kHeadSigs,
   kCfCount
 };
 constexpr const char* kCfNames[kCfCount] = {"default", "blocks", "txs",   "state", "history",
-                                            "meta",    "mlog",   "txlog", "smt"};
+                                            "meta",    "mlog",   "txlog", "smt",   "head_sigs"};
 
 // Internal meta keys. User names from put_meta() live under kUserMetaPrefix
 // so that no name a caller picks can overwrite the head or a results hash.
@@ -671,6 +672,46 @@ class RocksLedger final : public Ledger {
     }
     check_iterator(*it, "reading history");
     return out;
+  }
+
+  Status put_head_signature(std::uint64_t height, const HeadSignature& sig) override {
+    // Not synced: a signature lost to a power cut is gossiped again or made
+    // again for later heads, and fsync here would slow the block applier.
+    rocksdb::WriteOptions wo;
+    wo.sync = false;
+    std::string value(reinterpret_cast<const char*>(sig.signature.compact.data()),
+                      sig.signature.compact.size());
+    auto s = db_->Put(wo, handles_[kHeadSigs], be64(height) + sig.node_id, value);
+    if (!s.ok()) return io_error("writing a head signature", s);
+    return ok_status();
+  }
+
+  std::vector<HeadSignature> head_signatures(std::uint64_t height) const override {
+    std::vector<HeadSignature> out;
+    const std::string prefix = be64(height);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kHeadSigs]));
+    for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
+      std::string_view k = view(it->key());
+      if (!k.starts_with(prefix)) break;
+      std::string_view v = view(it->value());
+      if (v.size() != 64) die("corrupt head signature at height " + std::to_string(height));
+      HeadSignature sig;
+      sig.node_id = std::string(k.substr(prefix.size()));
+      std::copy(v.begin(), v.end(), reinterpret_cast<char*>(sig.signature.compact.data()));
+      out.push_back(std::move(sig));
+    }
+    check_iterator(*it, "reading head signatures");
+    return out;
+  }
+
+  std::optional<std::uint64_t> last_head_signature_height() const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kHeadSigs]));
+    it->SeekToLast();
+    check_iterator(*it, "reading head signatures");
+    if (!it->Valid()) return std::nullopt;
+    std::string_view k = view(it->key());
+    if (k.size() < 8) die("corrupt head signature key");
+    return from_be64(k.substr(0, 8));
   }
 
   std::optional<std::string> get_meta(std::string_view name) const override {

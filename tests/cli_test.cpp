@@ -16,6 +16,7 @@
 
 #include "core/genesis.h"
 #include "core/jwt.h"
+#include "core/node_key.h"
 #include "core/tx.h"
 #include "tests/test_util.h"
 #include "wallet/keystore.h"
@@ -364,11 +365,30 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
+TEST_CASE("node-key: a 0600 key file whose public key is printed; never overwritten") {
+  Sandbox box;
+  Run made = box.custos({"node-key", "--out", "n.key"}, nullptr);
+  REQUIRE_MESSAGE(made.status == 0, made.err);
+  auto key = node_key_from_text(read_text(box.path("n.key").string()));
+  REQUIRE(key.ok());
+  CHECK(made.out == key->public_key().hex() + "\n");
+  CHECK((fs::status(box.path("n.key")).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  std::string before = read_text(box.path("n.key").string());
+  Run again = box.custos({"node-key", "--out", "n.key"}, nullptr);
+  CHECK(again.status == 1);
+  CHECK(again.err.find("exists") != std::string::npos);
+  CHECK(read_text(box.path("n.key").string()) == before);
+  CHECK(box.custos({"node-key"}, nullptr).status == 2);
+}
+
 TEST_CASE("genesis: orgs with keystore and hex admin keys; the printed hash names the file") {
   Sandbox box;
   Run alice = box.custos({"keygen", "--out", "alice.key"}, "alice pass");
   REQUIRE(alice.status == 0);
   PrivateKey bob = PrivateKey::generate();
+  Run node_key = box.custos({"node-key", "--out", "node-1.key"}, nullptr);
+  REQUIRE_MESSAGE(node_key.status == 0, node_key.err);
   std::vector<std::string> args = {"genesis",
                                    "--network",
                                    "custos-test",
@@ -381,7 +401,7 @@ TEST_CASE("genesis: orgs with keystore and hex admin keys; the printed hash name
                                    "--admin",
                                    "nfi,bob," + bob.public_key().hex(),
                                    "--node",
-                                   "node-1,nl-police",
+                                   "node-1,nl-police,node-1.key",
                                    "--created-at-ms",
                                    "1764460800000",
                                    "--out",
@@ -411,6 +431,7 @@ TEST_CASE("genesis: orgs with keystore and hex admin keys; the printed hash name
   REQUIRE(g.nodes.size() == 1);
   CHECK(g.nodes[0].id == "node-1");
   CHECK(g.nodes[0].org == "nl-police");
+  CHECK(g.nodes[0].public_key.hex() == first_line(node_key.out));
 
   // The same inputs give the same hash; a different one changes it.
   args.back() = "again.json";
@@ -450,6 +471,10 @@ TEST_CASE("genesis refuses inconsistent networks with clear messages") {
   Sandbox box;
   std::string k1 = PrivateKey::generate().public_key().hex();
   std::string k2 = PrivateKey::generate().public_key().hex();
+  // --node values: node n1 of org a with a key of its own.
+  const std::string kn = "n1,a," + PrivateKey::generate().public_key().hex();
+  const std::string kn2 = "n1,a," + PrivateKey::generate().public_key().hex();
+  const std::string kn3 = PrivateKey::generate().public_key().hex();
   auto genesis = [&](std::vector<std::string> extra) {
     std::vector<std::string> args = {"genesis", "--network", "custos-test", "--out", "g.json"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -463,39 +488,48 @@ TEST_CASE("genesis refuses inconsistent networks with clear messages") {
   std::vector<Refusal> refusals = {
       {"admin of an unknown org",
        {"--org", "a,police,A", "--admin", "a,alice," + k1, "--admin", "nope,bob," + k2, "--node",
-        "n1,a"},
+        kn},
        "org \"nope\" is not given with --org"},
       {"node of an unknown org",
-       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1,nope"},
+       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1,nope," + kn3},
        "org \"nope\" is not given with --org"},
       {"unknown kind",
-       {"--org", "a,sheriff,A", "--admin", "a,alice," + k1, "--node", "n1,a"},
+       {"--org", "a,sheriff,A", "--admin", "a,alice," + k1, "--node", kn},
        "unknown kind \"sheriff\""},
       {"duplicate org id",
-       {"--org", "a,police,A", "--org", "a,court,B", "--admin", "a,alice," + k1, "--node", "n1,a"},
+       {"--org", "a,police,A", "--org", "a,court,B", "--admin", "a,alice," + k1, "--node", kn},
        "org id \"a\" is given twice"},
       {"duplicate identity id",
        {"--org", "a,police,A", "--org", "b,court,B", "--admin", "a,alice," + k1, "--admin",
-        "b,alice," + k2, "--node", "n1,a"},
+        "b,alice," + k2, "--node", kn},
        "identity id \"alice\" repeats"},
       {"duplicate node id",
-       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1,a", "--node", "n1,a"},
+       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", kn, "--node", kn2},
        "node id repeats"},
       {"one key for two admins",
-       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--admin", "a,bob," + k1, "--node",
-        "n1,a"},
+       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--admin", "a,bob," + k1, "--node", kn},
        "public key used twice"},
       {"org without admin",
-       {"--org", "a,police,A", "--org", "b,court,B", "--admin", "a,alice," + k1, "--node", "n1,a"},
+       {"--org", "a,police,A", "--org", "b,court,B", "--admin", "a,alice," + k1, "--node", kn},
        "org \"b\" has no admin"},
       {"bad identity id",
-       {"--org", "a,police,A", "--admin", "a,Alice," + k1, "--node", "n1,a"},
+       {"--org", "a,police,A", "--admin", "a,Alice," + k1, "--node", kn},
        "admins[0]"},
       {"key neither hex nor keystore",
-       {"--org", "a,police,A", "--admin", "a,alice,missing.key", "--node", "n1,a"},
+       {"--org", "a,police,A", "--admin", "a,alice,missing.key", "--node", kn},
        "--admin \"a,alice,missing.key\": cannot read missing.key"},
+      {"a node with an admin's key",
+       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1,a," + k1},
+       "nodes[0]: public key used twice"},
+      {"two nodes with one key",
+       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", kn, "--node",
+        "n2" + kn.substr(2)},
+       "nodes[1]: public key used twice"},
+      {"node key neither hex nor node key file",
+       {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1,a,missing.key"},
+       "--node \"n1,a,missing.key\": cannot read missing.key"},
       {"public key off the curve",
-       {"--org", "a,police,A", "--admin", "a,alice,02" + std::string(64, 'f'), "--node", "n1,a"},
+       {"--org", "a,police,A", "--admin", "a,alice,02" + std::string(64, 'f'), "--node", kn},
        "--admin"},
   };
   for (const auto& r : refusals) {
@@ -505,22 +539,23 @@ TEST_CASE("genesis refuses inconsistent networks with clear messages") {
     CHECK_MESSAGE(!fs::exists(box.path("g.json")), r.what);
   }
   Run bad_network = box.custos({"genesis", "--network", "Custos", "--org", "a,police,A", "--admin",
-                                "a,alice," + k1, "--node", "n1,a", "--out", "g.json"},
+                                "a,alice," + k1, "--node", kn, "--out", "g.json"},
                                nullptr);
   CHECK(bad_network.status == 1);
   CHECK(bad_network.err.find("network_id") != std::string::npos);
 
   // Malformed options are usage errors.
   for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--org", "a,police", "--admin", "a,alice," + k1, "--node", "n1,a"},
-           {"--org", "a,police,A", "--admin", "a,alice", "--node", "n1,a"},
+           {"--org", "a,police", "--admin", "a,alice," + k1, "--node", kn},
+           {"--org", "a,police,A", "--admin", "a,alice", "--node", kn},
            {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1"},
+           {"--org", "a,police,A", "--admin", "a,alice," + k1, "--node", "n1,a"},
            {"--org", "a,police,A", "--admin", "a,alice," + k1},
-           {"--org", "a,police,A", "a,court,B", "--admin", "a,alice," + k1, "--node", "n1,a"}}) {
+           {"--org", "a,police,A", "a,court,B", "--admin", "a,alice," + k1, "--node", kn}}) {
     Run run = genesis(args);
     CHECK_MESSAGE(run.status == 2, args[1] << " " << args[3] << ": " << run.err);
   }
-  CHECK(genesis({"--org", "a,police", "--admin", "a,alice," + k1, "--node", "n1,a"})
+  CHECK(genesis({"--org", "a,police", "--admin", "a,alice," + k1, "--node", kn})
             .err.find("expected ID,KIND,NAME") != std::string::npos);
   CHECK(!fs::exists(box.path("g.json")));
 }

@@ -20,6 +20,7 @@
 
 #include "core/genesis.h"
 #include "core/jwt.h"
+#include "core/node_key.h"
 #include "core/tx.h"
 #include "wallet/bundle_cmd.h"
 #include "wallet/files.h"
@@ -262,6 +263,38 @@ PublicKey admin_public_key(const std::string& admin_arg, const std::string& key)
   return *pub;
 }
 
+// KEY of a --node: a compressed public key in hex, or a node key file
+// (custos node-key) whose public key is used.
+PublicKey node_public_key(const std::string& node_arg, const std::string& key) {
+  auto fail_with = [&](const Error& e) {
+    std::ostringstream m;
+    m << "--node \"" << node_arg << "\": " << e.message;
+    fail(make_error(e.code, m.str()));
+  };
+  if (is_public_key_hex(key)) {
+    auto pub = PublicKey::from_hex(key);
+    if (!pub) fail_with(pub.error());
+    return *pub;
+  }
+  auto text = read_file_bounded(key, kNodeKeyFileBytesMax);
+  if (!text) fail_with(text.error());
+  auto secret = node_key_from_text(*text);
+  if (!secret) fail_with(secret.error());
+  return secret->public_key();
+}
+
+// custos node-key --out FILE: a new node signing key, mode 0600, never
+// overwritten; prints its public key for the genesis file or add_node.
+void cmd_node_key(const std::string& out) {
+  PrivateKey key = PrivateKey::generate();
+  std::string text = node_key_file_text(key);
+  auto written = write_file_atomic(out, text, 0600, Overwrite::kRefuse);
+  OPENSSL_cleanse(text.data(), text.size());
+  take(std::move(written));
+  std::cout << key.public_key().hex() << "\n";
+  std::cerr << "wrote node key " << out << " (mode 0600)\n";
+}
+
 struct GenesisOptions {
   std::string network;
   std::vector<std::string> orgs, admins, nodes;
@@ -278,7 +311,7 @@ void cmd_genesis(const GenesisOptions& o) {
   for (const auto& a : o.admins) {
     admins.push_back(split_fields("--admin", a, 3, "ORG,IDENTITY_ID,KEY"));
   }
-  for (const auto& a : o.nodes) nodes.push_back(split_fields("--node", a, 2, "NODE_ID,ORG"));
+  for (const auto& a : o.nodes) nodes.push_back(split_fields("--node", a, 3, "NODE_ID,ORG,KEY"));
 
   Json orgs_json = Json::array();
   std::map<std::string, std::size_t> org_index;  // first --org of each id
@@ -320,7 +353,8 @@ void cmd_genesis(const GenesisOptions& o) {
       m << "--node \"" << o.nodes[i] << "\": org \"" << nodes[i][1] << "\" is not given with --org";
       fail(make_error("bad_genesis", m.str()));
     }
-    nodes_json.push_back({{"id", nodes[i][0]}, {"org", nodes[i][1]}});
+    PublicKey key = node_public_key(o.nodes[i], nodes[i][2]);
+    nodes_json.push_back({{"id", nodes[i][0]}, {"org", nodes[i][1]}, {"public_key", key.hex()}});
   }
 
   Json doc = {{"network_id", o.network},
@@ -494,6 +528,20 @@ int run(int argc, char** argv) {
   pubkey->add_option("--key", pubkey_key, "Keystore file")->required();
   pubkey->callback([&] { cmd_pubkey(pubkey_key); });
 
+  auto* node_key = app.add_subcommand("node-key", "Create a node's head-signing key file");
+  std::string node_key_out;
+  node_key
+      ->add_option("--out", node_key_out,
+                   "Node key file to create (mode 0600, never "
+                   "overwritten)")
+      ->required();
+  node_key->footer(
+      "Writes {\"custos_node_key\": 1, \"private_key\": HEX} and prints the public key, for\n"
+      "--node in custos genesis or identity.add_node. The node's config names the file as\n"
+      "\"key_file\". It is not encrypted: the node signs unattended.\n"
+      "Example: custos node-key --out node-1.key");
+  node_key->callback([&] { cmd_node_key(node_key_out); });
+
   auto* tx = app.add_subcommand("tx", "Build, sign and inspect transactions");
   tx->require_subcommand(1);
 
@@ -562,8 +610,10 @@ int run(int argc, char** argv) {
       ->required();
   genesis
       ->add_option("--node", gen.nodes,
-                   "NODE_ID,ORG: an initial node and the org that runs it, e.g. --node "
-                   "node-1,nl-police (repeat for each node)")
+                   "NODE_ID,ORG,KEY: an initial node, the org that runs it and the key it "
+                   "signs heads with; KEY is a node key file (custos node-key) or a compressed "
+                   "public key in hex, e.g. --node node-1,nl-police,node-1.key (repeat for each "
+                   "node)")
       ->allow_extra_args(false)
       ->required();
   genesis->add_option("--created-at-ms", gen.created_at_ms,
@@ -586,7 +636,8 @@ int run(int argc, char** argv) {
            "\\\n"
            "    --org 'nfi,forensic_lab,Netherlands Forensic Institute' \\\n"
            "    --admin \"nfi,bob,$(custos pubkey --key bob.key)\" \\\n"
-           "    --node node-1,nl-police --out genesis.json";
+           "    --node node-1,nl-police,node-1.key --out genesis.json\n"
+           "(node-1.key from: custos node-key --out node-1.key)";
     genesis->footer(footer.str());
   }
   genesis->callback([&] { cmd_genesis(gen); });

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "chaincode/custody.h"
 #include "chaincode/identity.h"
+#include "chaincode/module_kit.h"
 
 using namespace custos;
 using namespace custos::chaincode;
@@ -50,7 +52,20 @@ TEST_CASE("genesis_state_writes: network, orgs, admins, keys and nodes, sorted b
   CHECK(admin["event_count"] == 0);
   CHECK(admin["head_event_hash"] == kNoPrevEventHash);
   CHECK(w.get("key/" + key.hex()) == Json{{"identity", "admin.lab"}});
-  CHECK(w.get("node/node-1") == Json{{"id", "node-1"}, {"org", "police-a"}});
+  const PublicKey node_key = test_key(kNodeKeyBase).public_key();
+  CHECK(w.get("node/node-1") == Json{{"id", "node-1"},
+                                     {"org", "police-a"},
+                                     {"public_key", node_key.hex()},
+                                     {"keys", Json::array({Json{{"public_key", node_key.hex()},
+                                                                {"from_height", 0},
+                                                                {"until_height", nullptr}}})},
+                                     {"added_at_height", 0},
+                                     {"removed_at_height", nullptr},
+                                     {"status", "active"}});
+  CHECK(w.get("node_key/" + node_key.hex()) == Json{{"node", "node-1"}});
+  CHECK(w.get("nodes") ==
+        Json{{"ids", {"node-1"}}, {"event_count", 0}, {"head_event_hash", nullptr}});
+  CHECK(w.state.history("nodes").empty());  // genesis nodes have no events
 
   // Every node computes the same list from the same document.
   World again;
@@ -599,4 +614,243 @@ TEST_CASE("roles: the brief's thirteen roles are known, others are not") {
   CHECK_FALSE(is_known_role("Admin"));
   CHECK_FALSE(is_known_role("root"));
   CHECK_FALSE(is_known_role(""));
+}
+
+// --- nodes ------------------------------------------------------------------------
+
+namespace {
+
+Json node_args(const std::string& id, const std::string& org, const PublicKey& key) {
+  return Json{{"id", id}, {"org", org}, {"public_key", key.hex()}};
+}
+
+std::vector<std::string> member_ids(const std::vector<NodeMember>& members) {
+  std::vector<std::string> ids;
+  for (const auto& m : members) ids.push_back(m.id);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("add_node: an org admin adds a node; the record, its key, the list and one event") {
+  World w;
+  const PublicKey key = test_key(kNodeKeyBase + 2).public_key();
+  CHECK_ACCEPTED(
+      w.submit("identity", "add_node", node_args("node-2", "police-b", key), {"admin.police-b"}));
+  Json node = w.get("node/node-2");
+  CHECK(node == Json{{"id", "node-2"},
+                     {"org", "police-b"},
+                     {"public_key", key.hex()},
+                     {"keys", Json::array({Json{{"public_key", key.hex()},
+                                                {"from_height", w.height},
+                                                {"until_height", nullptr}}})},
+                     {"added_at_height", w.height},
+                     {"removed_at_height", nullptr},
+                     {"status", "active"}});
+  CHECK(w.get("node_key/" + key.hex()) == Json{{"node", "node-2"}});
+  Json nodes = w.get("nodes");
+  CHECK(nodes["ids"] == Json{"node-1", "node-2"});
+  CHECK(nodes["event_count"] == 1);
+  const auto& events = w.state.history("nodes");
+  REQUIRE(events.size() == 1);
+  const Json& e = events[0];
+  CHECK(e["type"] == "add_node");
+  CHECK(e["network_id"] == "custos-test");
+  CHECK(e["seq"] == 0);
+  CHECK(e["height"] == w.height);
+  CHECK(e["actor"] == "admin.police-b");
+  CHECK(e["data"] == Json{{"node_id", "node-2"}, {"org", "police-b"}, {"public_key", key.hex()}});
+  CHECK(e["prev_event_hash"] == std::string(kNoPrevEventHash));
+  CHECK(nodes["head_event_hash"] == e["event_hash"]);
+  CHECK(verify_event_chain("network_id", "network", "custos-test", events, kNoPrevEventHash).ok());
+}
+
+TEST_CASE("add_node: NOT_ORG_ADMIN, ORG_NOT_FOUND, NODE_EXISTS, KEY_IN_USE, BAD_ARGS") {
+  World w;
+  w.enrol("inv", "police-a", {"investigator"});
+  const PublicKey fresh = test_key(kNodeKeyBase + 3).public_key();
+  // Not an admin; an admin of another org.
+  CHECK_REFUSED(w.submit("identity", "add_node", node_args("n2", "police-a", fresh), {"inv"}),
+                code::kNotOrgAdmin);
+  CHECK_REFUSED(
+      w.submit("identity", "add_node", node_args("n2", "police-a", fresh), {"admin.police-b"}),
+      code::kNotOrgAdmin);
+  // An admin whose org has no record (unreachable through the registry).
+  Signer orphan{"ghost-admin", "ghost", {"admin"}};
+  CHECK_REFUSED(w.run_as("identity", "add_node", node_args("n2", "ghost", fresh), {orphan}),
+                code::kOrgNotFound);
+  // The genesis node's id; a genesis node's key; an identity's key.
+  CHECK_REFUSED(
+      w.submit("identity", "add_node", node_args("node-1", "police-a", fresh), {"admin.police-a"}),
+      code::kNodeExists);
+  CHECK_REFUSED(w.submit("identity", "add_node",
+                         node_args("n2", "police-a", test_key(kNodeKeyBase).public_key()),
+                         {"admin.police-a"}),
+                code::kKeyInUse);
+  CHECK_REFUSED(
+      w.submit("identity", "add_node", node_args("n2", "police-a", w.keys.at("inv").public_key()),
+               {"admin.police-a"}),
+      code::kKeyInUse);
+  // Shape.
+  Json bad = node_args("n2", "police-a", fresh);
+  bad["public_key"] = "02abcd";
+  CHECK_REFUSED(w.submit("identity", "add_node", bad, {"admin.police-a"}), code::kBadArgs);
+  bad = node_args("N 2", "police-a", fresh);
+  CHECK_REFUSED(w.submit("identity", "add_node", bad, {"admin.police-a"}), code::kBadArgs);
+  bad = node_args("n2", "police-a", fresh);
+  bad["extra"] = 1;
+  CHECK_REFUSED(w.submit("identity", "add_node", bad, {"admin.police-a"}), code::kBadArgs);
+  // Signed by the admin and someone else.
+  CHECK_REFUSED(w.submit("identity", "add_node", node_args("n2", "police-a", fresh),
+                         {"admin.police-a", "inv"}),
+                code::kUnexpectedSigner);
+  // Nothing of the above changed the node list.
+  CHECK(w.get("nodes")["ids"] == Json{"node-1"});
+  CHECK(w.state.history("nodes").empty());
+}
+
+TEST_CASE("remove_node: the node leaves; LAST_NODE, NODE_REMOVED, no re-add, other orgs refused") {
+  World w;
+  const PublicKey k2 = test_key(kNodeKeyBase + 2).public_key();
+  // The only node cannot go.
+  CHECK_REFUSED(w.submit("identity", "remove_node", Json{{"id", "node-1"}}, {"admin.police-a"}),
+                code::kLastNode);
+  CHECK_ACCEPTED(
+      w.submit("identity", "add_node", node_args("node-2", "police-b", k2), {"admin.police-b"}));
+  // Another org's admin may not remove it; an unknown node is NODE_NOT_FOUND.
+  CHECK_REFUSED(w.submit("identity", "remove_node", Json{{"id", "node-2"}}, {"admin.police-a"}),
+                code::kNotOrgAdmin);
+  CHECK_REFUSED(w.submit("identity", "remove_node", Json{{"id", "node-9"}}, {"admin.police-a"}),
+                code::kNodeNotFound);
+  w.enrol("inv", "police-b", {"investigator"});
+  CHECK_REFUSED(w.submit("identity", "remove_node", Json{{"id", "node-2"}}, {"inv"}),
+                code::kNotOrgAdmin);
+
+  CHECK_ACCEPTED(w.submit("identity", "remove_node", Json{{"id", "node-2"}}, {"admin.police-b"}));
+  Json node = w.get("node/node-2");
+  CHECK(node["status"] == "removed");
+  CHECK(node["removed_at_height"] == w.height);
+  CHECK(node["keys"][0]["until_height"] == w.height);
+  const auto& events = w.state.history("nodes");
+  REQUIRE(events.size() == 2);
+  CHECK(events[1]["type"] == "remove_node");
+  CHECK(events[1]["data"] == Json{{"node_id", "node-2"}, {"org", "police-b"}});
+  CHECK(events[1]["prev_event_hash"] == events[0]["event_hash"]);
+  CHECK(w.get("nodes")["head_event_hash"] == events[1]["event_hash"]);
+
+  CHECK_REFUSED(w.submit("identity", "remove_node", Json{{"id", "node-2"}}, {"admin.police-b"}),
+                code::kNodeRemoved);
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key",
+                         Json{{"id", "node-2"},
+                              {"public_key", test_key(kNodeKeyBase + 5).public_key().hex()}},
+                         {"admin.police-b"}),
+                code::kNodeRemoved);
+  CHECK_REFUSED(w.submit("identity", "add_node",
+                         node_args("node-2", "police-b", test_key(kNodeKeyBase + 6).public_key()),
+                         {"admin.police-b"}),
+                code::kNodeExists);
+  // And node-1 is the last active node again.
+  CHECK_REFUSED(w.submit("identity", "remove_node", Json{{"id", "node-1"}}, {"admin.police-a"}),
+                code::kLastNode);
+  CHECK(verify_event_chain("network_id", "network", "custos-test", events, kNoPrevEventHash).ok());
+}
+
+TEST_CASE("rotate_node_key: the new key signs from this height; old keys are never reused") {
+  World w;
+  const PublicKey k0 = test_key(kNodeKeyBase).public_key();
+  const PublicKey k1 = test_key(kNodeKeyBase + 1).public_key();
+  Json args{{"id", "node-1"}, {"public_key", k1.hex()}};
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key", args, {"admin.police-b"}),
+                code::kNotOrgAdmin);
+  w.enrol("inv", "police-a", {"investigator"});
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key", args, {"inv"}), code::kNotOrgAdmin);
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key",
+                         Json{{"id", "node-1"}, {"public_key", k0.hex()}}, {"admin.police-a"}),
+                code::kKeyInUse);  // its own current key
+  CHECK_REFUSED(
+      w.submit("identity", "rotate_node_key",
+               Json{{"id", "node-1"}, {"public_key", w.keys.at("inv").public_key().hex()}},
+               {"admin.police-a"}),
+      code::kKeyInUse);  // an identity's key
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key",
+                         Json{{"id", "nope"}, {"public_key", k1.hex()}}, {"admin.police-a"}),
+                code::kNodeNotFound);
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key", Json{{"id", "node-1"}}, {"admin.police-a"}),
+                code::kBadArgs);
+
+  CHECK_ACCEPTED(w.submit("identity", "rotate_node_key", args, {"admin.police-a"}));
+  std::uint64_t at = w.height;
+  Json node = w.get("node/node-1");
+  CHECK(node["public_key"] == k1.hex());
+  CHECK(node["keys"] ==
+        Json::array(
+            {Json{{"public_key", k0.hex()}, {"from_height", 0}, {"until_height", at}},
+             Json{{"public_key", k1.hex()}, {"from_height", at}, {"until_height", nullptr}}}));
+  CHECK(w.get("node_key/" + k1.hex()) == Json{{"node", "node-1"}});
+  CHECK(w.get("node_key/" + k0.hex()) == Json{{"node", "node-1"}});
+  const auto& events = w.state.history("nodes");
+  REQUIRE(events.size() == 1);
+  CHECK(events[0]["type"] == "rotate_node_key");
+  CHECK(events[0]["data"] ==
+        Json{{"node_id", "node-1"}, {"org", "police-a"}, {"public_key", k1.hex()}});
+  // The key rotated away cannot come back, for this node or a new one.
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key",
+                         Json{{"id", "node-1"}, {"public_key", k0.hex()}}, {"admin.police-a"}),
+                code::kKeyInUse);
+  CHECK_REFUSED(
+      w.submit("identity", "add_node", node_args("node-3", "police-a", k0), {"admin.police-a"}),
+      code::kKeyInUse);
+}
+
+TEST_CASE("rotate_node_key: LIMIT_REACHED after the maximum number of keys") {
+  World w;
+  for (std::size_t i = 1; i < kNodeKeysMax; ++i) {
+    CHECK_ACCEPTED(
+        w.submit("identity", "rotate_node_key",
+                 Json{{"id", "node-1"},
+                      {"public_key",
+                       test_key(kNodeKeyBase + static_cast<std::uint32_t>(i)).public_key().hex()}},
+                 {"admin.police-a"}));
+  }
+  CHECK(w.get("node/node-1")["keys"].size() == kNodeKeysMax);
+  CHECK_REFUSED(w.submit("identity", "rotate_node_key",
+                         Json{{"id", "node-1"},
+                              {"public_key", test_key(kNodeKeyBase + 500).public_key().hex()}},
+                         {"admin.police-a"}),
+                code::kLimitReached);
+}
+
+TEST_CASE("node_members_at: membership and keys at every height across add, rotate, remove") {
+  World w;
+  const PublicKey k1 = test_key(kNodeKeyBase).public_key();
+  const PublicKey k1b = test_key(kNodeKeyBase + 10).public_key();
+  const PublicKey k2 = test_key(kNodeKeyBase + 2).public_key();
+  const PublicKey k3 = test_key(kNodeKeyBase + 3).public_key();
+
+  CHECK(node_members_at(w.state, 0) == std::vector<NodeMember>{{"node-1", "police-a", k1}});
+  w.enrol("inv", "police-a", {"investigator"});  // height 1: nothing about nodes
+  CHECK_ACCEPTED(                                // height 2
+      w.submit("identity", "add_node", node_args("node-3", "police-b", k3), {"admin.police-b"}));
+  CHECK_ACCEPTED(  // height 3
+      w.submit("identity", "add_node", node_args("node-2", "police-a", k2), {"admin.police-a"}));
+  CHECK_ACCEPTED(w.submit("identity", "rotate_node_key",  // height 4
+                          Json{{"id", "node-1"}, {"public_key", k1b.hex()}}, {"admin.police-a"}));
+  CHECK_ACCEPTED(  // height 5
+      w.submit("identity", "remove_node", Json{{"id", "node-3"}}, {"admin.police-b"}));
+  REQUIRE(w.height == 5);
+
+  using V = std::vector<NodeMember>;
+  CHECK(node_members_at(w.state, 1) == V{{"node-1", "police-a", k1}});
+  CHECK(node_members_at(w.state, 2) == V{{"node-1", "police-a", k1}, {"node-3", "police-b", k3}});
+  CHECK(node_members_at(w.state, 3) ==
+        V{{"node-1", "police-a", k1}, {"node-2", "police-a", k2}, {"node-3", "police-b", k3}});
+  // The rotation at height 4 counts for head 4 itself.
+  CHECK(node_members_at(w.state, 4) ==
+        V{{"node-1", "police-a", k1b}, {"node-2", "police-a", k2}, {"node-3", "police-b", k3}});
+  // So does the removal at height 5.
+  CHECK(member_ids(node_members_at(w.state, 5)) == std::vector<std::string>{"node-1", "node-2"});
+  CHECK(node_members_at(w.state, 5)[0].public_key == k1b);
+  CHECK(member_ids(node_members_at(w.state, 1000)) == std::vector<std::string>{"node-1", "node-2"});
+  CHECK(w.get("nodes")["ids"] == Json{"node-1", "node-2", "node-3"});
+  CHECK(w.state.history("nodes").size() == 4);
 }

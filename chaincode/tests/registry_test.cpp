@@ -40,7 +40,7 @@ struct Fixture {
     genesis.network_id = "custos-test";
     genesis.created_at_ms = testkit::kGenesisTimeMs;
     genesis.orgs.push_back({"police", "Police", "police", {{"police-admin", admin.public_key()}}});
-    genesis.nodes.push_back({"node1", "police"});
+    genesis.nodes.push_back({"node1", "police", testkit::test_key(3).public_key()});
   }
 
   Transaction enrol_tx(const std::string& id, const PrivateKey& key,

@@ -87,6 +87,9 @@ inline PrivateKey test_key(std::uint32_t n) {
   return std::move(*key);
 }
 
+// Node keys are test_key(kNodeKeyBase + i), far from the keys fresh_key() hands out.
+inline constexpr std::uint32_t kNodeKeyBase = 1'000'000;
+
 inline constexpr std::int64_t kGenesisTimeMs = 1'764'460'800'000;  // 2025-11-30T00:00:00Z
 inline constexpr std::string_view kTestNetwork = "custos-test";
 
@@ -116,7 +119,7 @@ class World {
       std::string n = std::to_string(i);
       add_org("org-" + std::string(3 - std::min<std::size_t>(3, n.size()), '0') + n, "other");
     }
-    g.nodes.push_back({"node-1", "police-a"});
+    g.nodes.push_back({"node-1", "police-a", test_key(kNodeKeyBase).public_key()});
     auto checked = genesis_from_json(g.to_json());
     REQUIRE_MESSAGE(checked.ok(), (checked.ok() ? "" : checked.error().message));
     genesis = *checked;

@@ -22,7 +22,10 @@ Json sample() {
          {"kind", "court"},
          {"admins",
           {{{"id", "court-admin"}, {"public_key", PrivateKey::generate().public_key().hex()}}}}}}},
-      {"nodes", {{{"id", "node1"}, {"org", "nl-police"}}}}};
+      {"nodes",
+       {{{"id", "node1"},
+         {"org", "nl-police"},
+         {"public_key", PrivateKey::generate().public_key().hex()}}}}};
 }
 
 }  // namespace
@@ -69,6 +72,19 @@ TEST_CASE("malformed genesis documents are refused") {
   j = sample();
   j["nodes"] = Json::array();
   refused(j);
+  j = sample();
+  j["nodes"][0].erase("public_key");
+  CHECK(refused(j).find("public_key") != std::string::npos);
+  j = sample();
+  j["nodes"][0]["public_key"] = "02abcd";
+  CHECK(refused(j).find("nodes[0].public_key") != std::string::npos);
+  j = sample();
+  j["nodes"][0]["public_key"] = j["orgs"][0]["admins"][0]["public_key"];  // an admin's key
+  CHECK(refused(j).find("nodes[0]: public key used twice") != std::string::npos);
+  j = sample();
+  j["nodes"].push_back(
+      {{"id", "node2"}, {"org", "nl-police"}, {"public_key", j["nodes"][0]["public_key"]}});
+  CHECK(refused(j).find("nodes[1]: public key used twice") != std::string::npos);
   j = sample();
   j["network_id"] = "Bad Net";
   refused(j);

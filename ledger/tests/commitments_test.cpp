@@ -260,11 +260,18 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
     CHECK(families_of(dir.path()) == sorted_v1);
   }
   SUBCASE("format 1 stamped on today's column families") {
+    write_foreign_database(dir.path(),
+                           {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog",
+                            "smt", "head_sigs"},
+                           "custos-ledger/1");
+    refused_with("holds ledger format \"custos-ledger/1\"");
+  }
+  SUBCASE("format 2, without head signatures") {
     write_foreign_database(
         dir.path(),
         {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog", "smt"},
-        "custos-ledger/1");
-    refused_with("holds ledger format \"custos-ledger/1\"");
+        "custos-ledger/2");
+    refused_with("holds ledger format \"custos-ledger/2\", this build reads \"custos-ledger/3\"");
   }
   SUBCASE("format 2: today's column families, identity records without their event chain") {
     write_foreign_database(
@@ -281,13 +288,13 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
   SUBCASE("a creation cut short before the format was stamped opens and is completed") {
     write_foreign_database(dir.path(), {"default", "blocks", "txs"}, "");
     CHECK(open_ok(dir.path())->head() == std::nullopt);
-    CHECK(families_of(dir.path()).size() == 9);
+    CHECK(families_of(dir.path()).size() == 10);
   }
   SUBCASE("a creation cut short after meta, before the format was stamped") {
     write_foreign_database(dir.path(), {"default", "blocks", "txs", "state", "history", "meta"},
                            "");
     CHECK(open_ok(dir.path())->head() == std::nullopt);
-    CHECK(families_of(dir.path()).size() == 9);
+    CHECK(families_of(dir.path()).size() == 10);
   }
   SUBCASE("a ledger of this format opens") {
     { auto l = open_ok(dir.path()); }

@@ -389,6 +389,34 @@ TEST_CASE("meta values are stored apart from the chain's own records") {
   CHECK(l->head()->height == 0);
 }
 
+TEST_CASE("head signatures: per height, sorted by node, replaced per node, kept across reopen") {
+  TempDir dir;
+  auto sig = [](std::string node, std::uint8_t fill) {
+    HeadSignature s;
+    s.node_id = std::move(node);
+    s.signature.compact.fill(fill);
+    return s;
+  };
+  {
+    auto l = open_ok(dir.path());
+    CHECK(l->head_signatures(0).empty());
+    CHECK_FALSE(l->last_head_signature_height().has_value());
+    REQUIRE(l->put_head_signature(7, sig("node3", 3)).ok());
+    REQUIRE(l->put_head_signature(7, sig("node1", 1)).ok());
+    REQUIRE(l->put_head_signature(7, sig("node1", 9)).ok());  // replaces node1's
+    REQUIRE(l->put_head_signature(256, sig("node2", 2)).ok());
+    REQUIRE(l->put_head_signature(6, sig("node2", 6)).ok());
+  }
+  auto l = open_ok(dir.path());
+  auto at7 = l->head_signatures(7);
+  REQUIRE(at7.size() == 2);
+  CHECK(at7[0] == sig("node1", 9));
+  CHECK(at7[1] == sig("node3", 3));
+  CHECK(l->head_signatures(256) == std::vector<HeadSignature>{sig("node2", 2)});
+  CHECK(l->head_signatures(8).empty());
+  CHECK(l->last_head_signature_height() == std::optional<std::uint64_t>(256));
+}
+
 TEST_CASE("head and results_hash follow each commit") {
   TempDir dir;
   auto l = open_ok(dir.path());
