@@ -62,10 +62,15 @@ void expect_members(const Json& j, std::initializer_list<std::string_view> names
   if (j.size() != names.size()) fail(what + " has members beyond those defined");
 }
 
+// A JSON integer in 0..2^53-1 (parsers give non-negative integers as
+// signed or unsigned alike).
+bool is_count(const Json& j) {
+  return j.is_number_integer() && j.get<std::int64_t>() >= 0 &&
+         j.get<std::int64_t>() <= kJsonIntegerMax;
+}
+
 std::uint64_t expect_count(const Json& j, const std::string& what) {
-  if (!j.is_number_unsigned() || j.get<std::uint64_t>() > std::uint64_t(kJsonIntegerMax)) {
-    fail(what + " must be an integer 0..2^53-1");
-  }
+  if (!is_count(j)) fail(what + " must be an integer 0..2^53-1");
   return j.get<std::uint64_t>();
 }
 
@@ -278,7 +283,7 @@ class Verifier {
   }
 
   void check_event_height(const Json& e, const std::string& what) {
-    if (!e.contains("height") || !e["height"].is_number_unsigned()) fail(what + " has no height");
+    if (!e.contains("height") || !is_count(e["height"])) fail(what + " has no height");
     if (e["height"].get<std::uint64_t>() > signed_.head.height) {
       fail(what + " is at height " + std::to_string(e["height"].get<std::uint64_t>()) +
            ", after the head's height " + std::to_string(signed_.head.height));
@@ -316,22 +321,28 @@ class Verifier {
   // --- log_inclusion -------------------------------------------------------------------
   std::string check_log_inclusion() {
     const HeadStatement& head = signed_.head;
+    auto what = [](const BundleTx& t) {
+      return "tx " + short_hex(t.id.hex()) + " (" + t.function() + ")";
+    };
+    // Ids and positions first, so that an older head is named as such
+    // rather than as a proof that does not verify.
     for (const BundleTx& t : txs_) {
-      const std::string what = "tx " + short_hex(t.id.hex()) + " (" + t.function() + ")";
       if (t.leaf_tx_id != t.id.hex()) {
-        fail(what + ": its log leaf names tx " + short_hex(t.leaf_tx_id) +
+        fail(what(t) + ": its log leaf names tx " + short_hex(t.leaf_tx_id) +
              ": the transaction was altered");
       }
       if (t.log_index >= head.log_size || t.height > head.height) {
-        fail(what + ": at log index " + std::to_string(t.log_index) + ", height " +
+        fail(what(t) + ": at log index " + std::to_string(t.log_index) + ", height " +
              std::to_string(t.height) + ", not within the head (log size " +
              std::to_string(head.log_size) + ", height " + std::to_string(head.height) +
              "): the head is older than the bundle's contents");
       }
+    }
+    for (const BundleTx& t : txs_) {
       const std::string leaf = ledger::tx_log_leaf_data(t.id, t.height, t.index, t.code);
       if (!merkle_verify_inclusion(merkle_leaf_hash(as_bytes(leaf)), t.log_index, head.log_size,
                                    t.path, head.log_root)) {
-        fail(what + ": its inclusion proof does not lead to the head's log root " +
+        fail(what(t) + ": its inclusion proof does not lead to the head's log root " +
              short_hex(head.log_root.hex()));
       }
     }
