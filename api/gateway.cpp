@@ -241,6 +241,18 @@ void Gateway::install_routes() {
                                  {"path", hashes_json(*proof)},
                                  {"head", head_json(node_, *head)}};
     }
+    // The same leaf proved against the latest signed head, when the tx is
+    // within it: what a court checks with the nodes' keys alone.
+    body["signed_head"] = nullptr;
+    if (auto signed_head = node_.latest_signed_head();
+        signed_head && record->log_index < signed_head->head.log_size) {
+      auto signed_proof =
+          node_.ledger().inclusion_proof(record->log_index, signed_head->head.log_size);
+      if (signed_proof) {
+        body["signed_head"] = {{"signed_head", signed_head->to_json()},
+                               {"inclusion_proof", hashes_json(*signed_proof)}};
+      }
+    }
     send_json(res, 200, body);
   });
 
@@ -277,7 +289,12 @@ void Gateway::install_routes() {
 
   s.Get("/v1/chain/head", [this](const Request& req, Response& res) {
     if (!authenticate(node_, req, res)) return;
-    send_json(res, 200, head_json(node_, *node_.ledger().head()));
+    Json body = head_json(node_, *node_.ledger().head());
+    // The latest head a quorum of the on-chain nodes signed (formats.md
+    // §14); it may be a few blocks behind "height".
+    auto signed_head = node_.latest_signed_head();
+    body["signed_head"] = signed_head ? signed_head->to_json() : Json(nullptr);
+    send_json(res, 200, body);
   });
 
   // Proves that the transaction log at height `to` extends the log at height
@@ -490,6 +507,21 @@ void Gateway::install_routes() {
            c.txs_busy.load());
     metric("custos_blocks_committed_total", "counter", "Blocks committed since start.",
            c.blocks_committed.load());
+    const node::HeadSignerStats& h = node_.head_signer_stats();
+    metric("custos_heads_signed_total", "counter", "Heads this node signed since start.",
+           h.signed_heads.load());
+    metric("custos_head_signatures_stored_total", "counter",
+           "Peers' head signatures checked and stored since start.", h.received_stored.load());
+    metric("custos_head_signatures_dropped_total", "counter",
+           "Peers' head signatures dropped: not a member, bad signature, too far ahead.",
+           h.received_dropped.load());
+    metric("custos_peer_frames_malformed_total", "counter",
+           "Frames from peers that were malformed and dropped.",
+           node_.orderer().malformed_frames());
+    auto latest = node_.latest_signed_head();
+    metric("custos_signed_head_height", "gauge",
+           "Height of the latest head signed by a quorum of nodes (0: none yet).",
+           latest ? latest->head.height : 0);
     out +=
         "# HELP custos_txs_committed_total Transactions committed since start, by result.\n"
         "# TYPE custos_txs_committed_total counter\n";

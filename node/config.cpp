@@ -157,9 +157,10 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
   auto parsed = parse_json_strict(text);
   if (!parsed) return bad(parsed.error().message);
   const Json& j = *parsed;
-  if (auto s = only_members(
-          j, {"node_id", "data_dir", "genesis_file", "listen", "block", "mempool", "http", "raft"},
-          "config");
+  if (auto s = only_members(j,
+                            {"node_id", "data_dir", "genesis_file", "key_file", "listen", "block",
+                             "mempool", "http", "raft"},
+                            "config");
       !s) {
     return s.error();
   }
@@ -178,6 +179,12 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
   };
   c.data_dir = resolve(j["data_dir"].get<std::string>());
   c.genesis_file = resolve(j["genesis_file"].get<std::string>());
+  if (j.contains("key_file")) {
+    if (!j["key_file"].is_string() || j["key_file"].get<std::string>().empty()) {
+      return bad("\"key_file\" must be a path (a string)");
+    }
+    c.key_file = resolve(j["key_file"].get<std::string>());
+  }
 
   if (j.contains("listen")) {
     const Json& l = j["listen"];

@@ -4,6 +4,7 @@
 //   "node_id": "node1",
 //   "data_dir": "/var/lib/custos/node1",
 //   "genesis_file": "/etc/custos/genesis.json",
+//   "key_file": "node1.key",
 //   "listen": {"host": "127.0.0.1", "port": 8701},
 //   "block": {"txs_max": 500, "bytes_max": 4194304, "wait_ms_max": 20},
 //   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
@@ -19,7 +20,9 @@
 //   }
 // }
 // Only node_id, data_dir and genesis_file are required; relative paths are
-// relative to the config file's folder. Without "raft" the node orders alone
+// relative to the config file's folder. "key_file" is the node's signing key
+// (core/node_key.h): optional here, but Node::open refuses to run a node that
+// is an active on-chain node without it. Without "raft" the node orders alone
 // (SoloOrderer). With it, "peers" is the network's initial membership (its
 // voters, plus learners marked "learner": true) and this node listens on its
 // own entry's host and port. Mutual TLS between nodes is required unless
@@ -86,6 +89,7 @@ struct NodeConfig {
   std::string node_id;
   std::filesystem::path data_dir;
   std::filesystem::path genesis_file;
+  std::optional<std::filesystem::path> key_file;  // the node key file; see Node::open
   std::string listen_host = "127.0.0.1";
   int listen_port = 8701;  // 0: pick a free port (tests)
   BlockLimits block;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "chaincode/identity.h"
+#include "core/node_key.h"
 #include "node/raft_orderer.h"
 #include "node/solo_orderer.h"
 
@@ -21,6 +23,50 @@ Result<Genesis> read_genesis(const std::filesystem::path& file) {
   auto g = genesis_from_json(*j);
   if (!g) return make_error("bad_genesis", file.string() + ": " + g.error().message);
   return g;
+}
+
+Result<PrivateKey> read_node_key(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return make_error("bad_node_key", "cannot read " + file.string());
+  std::string text;
+  text.resize(kNodeKeyFileBytesMax + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  auto key = node_key_from_text(text);
+  if (!key) return make_error("bad_node_key", file.string() + ": " + key.error().message);
+  return key;
+}
+
+// The node's signing key, checked against its on-chain record.
+Result<std::optional<PrivateKey>> load_node_key(const NodeConfig& config,
+                                                const ledger::Ledger& ledger) {
+  std::optional<PrivateKey> key;
+  if (config.key_file) {
+    auto read = read_node_key(*config.key_file);
+    if (!read) return read.error();
+    key = std::move(read).value();
+  }
+  auto record = ledger.get(chaincode::node_state_key(config.node_id));
+  bool active = record && record->at("status") == "active";
+  if (!active) {
+    std::fprintf(stderr,
+                 "custos-node %s: not an active on-chain node of this network: it does not sign "
+                 "heads\n",
+                 config.node_id.c_str());
+    return key;
+  }
+  std::string on_chain = record->at("public_key").get<std::string>();
+  if (!key) {
+    return make_error("node_key_missing", "node \"" + config.node_id +
+                                              "\" is an on-chain node (key " + on_chain +
+                                              "): its config needs \"key_file\"");
+  }
+  if (key->public_key().hex() != on_chain) {
+    return make_error("node_key_mismatch", config.key_file->string() + " holds key " +
+                                               key->public_key().hex() + ", but node \"" +
+                                               config.node_id + "\"'s on-chain key is " + on_chain);
+  }
+  return key;
 }
 
 }  // namespace
@@ -55,14 +101,20 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
     auto [block, effects] = chaincode::genesis_block(*genesis);
     if (auto s = (*ledger)->commit_block(block, effects); !s) return s.error();
   }
-  std::unique_ptr<Node> node(
-      new Node(config, std::move(genesis).value(), std::move(ledger).value()));
+  auto node_key = load_node_key(config, **ledger);
+  if (!node_key) return node_key.error();
+  std::unique_ptr<Node> node(new Node(config, std::move(genesis).value(), std::move(ledger).value(),
+                                      std::move(node_key).value()));
   if (auto s = node->make_orderer(); !s) return s.error();
   return node;
 }
 
-Node::Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger)
-    : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {}
+Node::Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger,
+           std::optional<PrivateKey> node_key)
+    : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {
+  head_signer_ = std::make_unique<HeadSigner>(config_.node_id, genesis_.network_id,
+                                              std::move(node_key), *ledger_);
+}
 
 Status Node::make_orderer() {
   if (!config_.raft.enabled) {
@@ -73,7 +125,11 @@ Status Node::make_orderer() {
   // A transaction forwarded by a follower is admitted here like any other;
   // its client learns the outcome from the follower's ledger.
   auto admit = [this](const Transaction& tx, const Hash256& id) { submit(tx, id); };
-  auto raft = RaftOrderer::open(config_, genesis_.network_id, *ledger_, *this, admit);
+  auto head_signature = [this](std::uint64_t height, HeadSignature sig) {
+    head_signer_->receive(height, std::move(sig));
+  };
+  auto raft =
+      RaftOrderer::open(config_, genesis_.network_id, *ledger_, *this, admit, head_signature);
   if (!raft) return raft.error();
   orderer_ = std::move(raft).value();
   return ok_status();
@@ -84,7 +140,13 @@ Node::~Node() {
 }
 
 Status Node::start() {
+  // The head as it stands (block 0 on first start, the last block before a
+  // restart) is signed before ordering starts, so that peers get a recent
+  // signature at once.
+  std::uint64_t height = ledger_->head()->height;
+  auto sig = head_signer_->on_applied(height);
   if (auto s = orderer_->start(); !s) return s;
+  if (sig) orderer_->gossip_head_signature(height, *sig);
   started_ = true;
   return ok_status();
 }
@@ -142,6 +204,9 @@ void Node::apply(const Block& block) {
     std::abort();
   }
   counters_.blocks_committed++;
+  if (auto sig = head_signer_->on_applied(block.header.height)) {
+    orderer_->gossip_head_signature(block.header.height, *sig);
+  }
   for (const auto& t : effects.txs) {
     (t.code == chaincode::code::kOk ? counters_.txs_committed_ok
                                     : counters_.txs_committed_failed)++;

@@ -17,6 +17,7 @@
 #include "core/genesis.h"
 #include "ledger/ledger.h"
 #include "node/config.h"
+#include "node/head_signer.h"
 #include "node/orderer.h"
 
 namespace custos::node {
@@ -42,8 +43,12 @@ class Node : public BlockApplier {
   // Opens the ledger in config.data_dir, reads the genesis file, commits
   // block 0 on first start, and refuses ("genesis_mismatch") a data dir that
   // belongs to another genesis. With config.raft, orders with Raft (the log
-  // in data_dir/raft); otherwise alone. Errors: "bad_genesis", "ledger_io",
-  // "genesis_mismatch", "raft_io", "tls".
+  // in data_dir/raft); otherwise alone. Reads the node key file
+  // (config.key_file): a node that is an active on-chain node (node/<id>)
+  // must have one ("node_key_missing") holding its current on-chain key
+  // ("node_key_mismatch"); any other node runs without signing heads.
+  // Errors: "bad_genesis", "ledger_io", "genesis_mismatch", "bad_node_key",
+  // "node_key_missing", "node_key_mismatch", "raft_io", "tls".
   static Result<std::unique_ptr<Node>> open(const NodeConfig& config);
   ~Node() override;
 
@@ -72,16 +77,31 @@ class Node : public BlockApplier {
   const NodeConfig& config() const { return config_; }
   const Orderer& orderer() const { return *orderer_; }
   const Counters& counters() const { return counters_; }
+  const HeadSignerStats& head_signer_stats() const { return head_signer_->stats(); }
+
+  // Signed heads (core/signed_head.h): the highest head whose stored member
+  // signatures reach a quorum of that height's on-chain nodes, with exactly
+  // those signatures sorted by node id; nullopt while there is none. And the
+  // same for one height (nullopt: not applied here, or no quorum yet).
+  // Thread-safe.
+  std::optional<SignedHead> latest_signed_head() const {
+    return head_signer_->latest_signed_head();
+  }
+  std::optional<SignedHead> signed_head(std::uint64_t height) const {
+    return head_signer_->signed_head(height);
+  }
   bool ready() const { return started_.load(); }
 
  private:
-  Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger);
+  Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger,
+       std::optional<PrivateKey> node_key);
   Status make_orderer();
 
   const NodeConfig config_;
   const Genesis genesis_;
   std::unique_ptr<ledger::Ledger> ledger_;
   chaincode::Registry registry_;
+  std::unique_ptr<HeadSigner> head_signer_;
   std::unique_ptr<Orderer> orderer_;
   Counters counters_;
   std::atomic<bool> started_{false};

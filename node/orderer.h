@@ -10,6 +10,7 @@
 
 #include "core/block.h"
 #include "core/result.h"
+#include "core/signed_head.h"
 #include "core/tx.h"
 #include "ledger/ledger.h"
 
@@ -66,6 +67,12 @@ class Orderer {
   // anywhere in the network before the call (linearizable reads). Errors:
   // "no_leader", "timeout". A single node is always up to date.
   virtual Status read_barrier(std::chrono::milliseconds /*timeout*/) { return ok_status(); }
+  // Sends this node's signature of the head at `height` to its peers (and
+  // again now and then: a peer that was down or had not applied the block
+  // yet gets it later). Never blocks. A single node has no peers.
+  virtual void gossip_head_signature(std::uint64_t /*height*/, const HeadSignature& /*sig*/) {}
+  // Frames from peers that were malformed (counted, then dropped).
+  virtual std::uint64_t malformed_frames() const { return 0; }
 };
 
 }  // namespace custos::node

@@ -17,11 +17,18 @@ using consensus::Role;
 
 // The first byte of every frame between nodes says what follows.
 enum class FrameKind : std::uint8_t {
-  raft = 1,           // consensus::encode_message
-  forward_tx = 2,     // a transaction's JSON envelope, for the leader's mempool
-  block_request = 3,  // be64 from, be64 to: blocks for a node catching up
-  block_reply = 4,    // a JSON array of blocks, oldest first
+  raft = 1,            // consensus::encode_message
+  forward_tx = 2,      // a transaction's JSON envelope, for the leader's mempool
+  block_request = 3,   // be64 from, be64 to: blocks for a node catching up
+  block_reply = 4,     // a JSON array of blocks, oldest first
+  head_signature = 5,  // version (1 byte, 1) | be64 height | 64-byte compact signature
 };
+
+// head_signature frames: the sender's node id is the authenticated peer's
+// name, so the body carries only the height and the signature.
+constexpr std::uint8_t kHeadSignatureVersion = 1;
+constexpr std::size_t kHeadSignatureBodyBytes = 1 + 8 + 64;
+constexpr auto kHeadSignatureResend = std::chrono::seconds(2);
 
 // Bounds of the consensus thread's inputs and of block catch-up.
 constexpr std::size_t kInboxFramesMax = 20'000;  // beyond: oldest dropped (Raft retransmits)
@@ -99,16 +106,15 @@ std::vector<consensus::NodeId> ids_of(const RaftSettings& raft, bool learners) {
 
 }  // namespace
 
-Result<std::unique_ptr<RaftOrderer>> RaftOrderer::open(const NodeConfig& config,
-                                                       std::string network_id,
-                                                       const ledger::Ledger& ledger,
-                                                       BlockApplier& applier,
-                                                       AdmitForwarded admit_forwarded) {
+Result<std::unique_ptr<RaftOrderer>> RaftOrderer::open(
+    const NodeConfig& config, std::string network_id, const ledger::Ledger& ledger,
+    BlockApplier& applier, AdmitForwarded admit_forwarded,
+    HeadSignatureReceived head_signature_received) {
   auto storage = RaftStorage::open(config.data_dir / "raft");
   if (!storage) return storage.error();
-  std::unique_ptr<RaftOrderer> o(new RaftOrderer(config, std::move(network_id), ledger, applier,
-                                                 std::move(admit_forwarded),
-                                                 std::move(storage).value()));
+  std::unique_ptr<RaftOrderer> o(
+      new RaftOrderer(config, std::move(network_id), ledger, applier, std::move(admit_forwarded),
+                      std::move(head_signature_received), std::move(storage).value()));
   TransportConfig tc;
   tc.self = config.raft.id;
   tc.network_id = o->network_id_;
@@ -128,12 +134,15 @@ Result<std::unique_ptr<RaftOrderer>> RaftOrderer::open(const NodeConfig& config,
 
 RaftOrderer::RaftOrderer(const NodeConfig& config, std::string network_id,
                          const ledger::Ledger& ledger, BlockApplier& applier,
-                         AdmitForwarded admit_forwarded, std::unique_ptr<RaftStorage> storage)
+                         AdmitForwarded admit_forwarded,
+                         HeadSignatureReceived head_signature_received,
+                         std::unique_ptr<RaftStorage> storage)
     : config_(config),
       network_id_(std::move(network_id)),
       ledger_(ledger),
       applier_(applier),
       admit_forwarded_(std::move(admit_forwarded)),
+      head_signature_received_(std::move(head_signature_received)),
       storage_(std::move(storage)),
       mempool_(config.mempool) {
   consensus::Config rc;
@@ -293,7 +302,10 @@ Status RaftOrderer::read_barrier(std::chrono::milliseconds timeout) {
 // ---------------------------------------------------------------- transport thread
 
 void RaftOrderer::on_frame(PeerId from, Bytes f) {
-  if (f.empty()) return;
+  if (f.empty()) {
+    malformed_frames_++;
+    return;
+  }
   auto kind = static_cast<FrameKind>(f[0]);
   ByteView body(f.data() + 1, f.size() - 1);
   switch (kind) {
@@ -322,9 +334,67 @@ void RaftOrderer::on_frame(PeerId from, Bytes f) {
         worker_.post([this, from, lo = read_be64(body.first(8)), hi = read_be64(body.subspan(8))] {
           serve_block_request(from, lo, hi);
         });
+      } else {
+        malformed_frames_++;
       }
       return;
+    case FrameKind::head_signature: {
+      if (body.size() != kHeadSignatureBodyBytes || body[0] != kHeadSignatureVersion) {
+        malformed_frames_++;
+        return;
+      }
+      HeadSignature sig;
+      std::uint64_t height = read_be64(body.subspan(1, 8));
+      std::copy(body.begin() + 9, body.end(), sig.signature.compact.begin());
+      // Checking it costs ledger reads and an ECDSA verification: off the
+      // I/O thread. A full worker sheds it; the peer sends it again.
+      worker_.post([this, from, height, sig = std::move(sig)]() mutable {
+        sig.node_id = peer_name(from);
+        if (sig.node_id.empty()) {
+          malformed_frames_++;
+          return;
+        }
+        if (head_signature_received_) head_signature_received_(height, std::move(sig));
+      });
+      return;
+    }
   }
+  malformed_frames_++;  // an unknown kind
+}
+
+std::string RaftOrderer::peer_name(PeerId id) const {
+  if (const RaftPeer* p = config_.raft.peer(id)) return p->name;
+  std::lock_guard lock(status_mu_);
+  if (auto it = names_.find(id); it != names_.end()) return it->second;
+  return {};
+}
+
+void RaftOrderer::gossip_head_signature(std::uint64_t height, const HeadSignature& sig) {
+  {
+    std::lock_guard lock(gossip_mu_);
+    if (gossip_last_ && gossip_last_->first > height) return;
+    gossip_last_ = std::make_pair(height, sig.signature);
+  }
+  send_head_signature(height, sig.signature);
+}
+
+void RaftOrderer::send_head_signature(std::uint64_t height, const Signature& sig) {
+  Bytes body;
+  body.reserve(kHeadSignatureBodyBytes);
+  body.push_back(kHeadSignatureVersion);
+  append_be64(body, height);
+  body.insert(body.end(), sig.compact.begin(), sig.compact.end());
+  std::vector<PeerId> to;
+  for (const auto& p : config_.raft.peers) {
+    if (p.id != config_.raft.id) to.push_back(p.id);
+  }
+  {
+    std::lock_guard lock(status_mu_);
+    for (const auto& [id, name] : names_) {
+      if (id != config_.raft.id && !config_.raft.peer(id)) to.push_back(id);
+    }
+  }
+  for (PeerId id : to) transport_->send(id, frame(FrameKind::head_signature, body));
 }
 
 void RaftOrderer::serve_block_request(PeerId from, std::uint64_t lo, std::uint64_t hi) {
@@ -374,7 +444,10 @@ void RaftOrderer::run() {
     for (auto& in : inbox) {
       auto m = consensus::decode_message(ByteView(in.frame).subspan(1));
       // A frame is accepted only from the peer it claims to come from.
-      if (!m || m->from != in.from || m->to != config_.raft.id) continue;
+      if (!m || m->from != in.from || m->to != config_.raft.id) {
+        if (!m) malformed_frames_++;
+        continue;
+      }
       raft_->step(*m);
     }
     for (std::uint64_t id : reads) {
@@ -391,6 +464,15 @@ void RaftOrderer::run() {
       raft_->tick();
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;  // after a long apply, do not tick in a burst
+    }
+    if (now >= gossip_next_) {
+      gossip_next_ = now + kHeadSignatureResend;
+      std::optional<std::pair<std::uint64_t, Signature>> last;
+      {
+        std::lock_guard lock(gossip_mu_);
+        last = gossip_last_;
+      }
+      if (last) send_head_signature(last->first, last->second);
     }
     publish_status();  // so that submit() sees a role change at once
     if (transfer_requested_.exchange(false)) hand_over_leadership();

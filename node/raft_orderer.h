@@ -49,13 +49,17 @@ class RaftOrderer : public Orderer {
   // What the orderer needs from its node besides applying blocks: admission
   // of a transaction forwarded by another peer (the leader admits it anew).
   using AdmitForwarded = std::function<void(const Transaction& tx, const Hash256& id)>;
+  // A peer's signature of the head at `height`, with sig.node_id the name
+  // (node_id) of the Raft peer that sent it. Called on the orderer's worker
+  // thread.
+  using HeadSignatureReceived = std::function<void(std::uint64_t height, HeadSignature sig)>;
 
   // Errors: "raft_io" (the Raft log), "tls" (certificate files).
-  static Result<std::unique_ptr<RaftOrderer>> open(const NodeConfig& config,
-                                                   std::string network_id,
+  static Result<std::unique_ptr<RaftOrderer>> open(const NodeConfig& config, std::string network_id,
                                                    const ledger::Ledger& ledger,
                                                    BlockApplier& applier,
-                                                   AdmitForwarded admit_forwarded);
+                                                   AdmitForwarded admit_forwarded,
+                                                   HeadSignatureReceived head_signature_received);
   ~RaftOrderer() override;
 
   // Errors: "mempool_full", "duplicate", "no_leader" (an election is under
@@ -67,6 +71,8 @@ class RaftOrderer : public Orderer {
   std::size_t pending_txs() const override;
   ConsensusStatus status() const override;
   Status read_barrier(std::chrono::milliseconds timeout) override;
+  void gossip_head_signature(std::uint64_t height, const HeadSignature& sig) override;
+  std::uint64_t malformed_frames() const override { return malformed_frames_.load(); }
 
   // The port the Raft transport listens on (after start()).
   int transport_port() const { return transport_port_; }
@@ -74,7 +80,10 @@ class RaftOrderer : public Orderer {
  private:
   RaftOrderer(const NodeConfig& config, std::string network_id, const ledger::Ledger& ledger,
               BlockApplier& applier, AdmitForwarded admit_forwarded,
-              std::unique_ptr<RaftStorage> storage);
+              HeadSignatureReceived head_signature_received, std::unique_ptr<RaftStorage> storage);
+  // The node_id of Raft peer `id`; empty if unknown.
+  std::string peer_name(PeerId id) const;
+  void send_head_signature(std::uint64_t height, const Signature& sig);
 
   struct Inbound {
     PeerId from = 0;
@@ -104,6 +113,12 @@ class RaftOrderer : public Orderer {
   const ledger::Ledger& ledger_;
   BlockApplier& applier_;
   AdmitForwarded admit_forwarded_;
+  HeadSignatureReceived head_signature_received_;
+  std::atomic<std::uint64_t> malformed_frames_{0};
+  // This node's latest head signature, resent every kHeadSignatureResend.
+  std::mutex gossip_mu_;
+  std::optional<std::pair<std::uint64_t, Signature>> gossip_last_;
+  Clock::time_point gossip_next_{};  // consensus thread only
   std::unique_ptr<RaftStorage> storage_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<consensus::Raft> raft_;  // consensus thread only

@@ -85,6 +85,7 @@ demo_node_config() {
   "node_id": "node$1",
   "data_dir": "node$1",
   "genesis_file": "genesis.json",
+  "key_file": "node$1.key",
   "listen": {"host": "127.0.0.1", "port": $2},
   "block": {"txs_max": 500, "bytes_max": 4194304, "wait_ms_max": 5},
   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
@@ -183,7 +184,8 @@ DEMO_IDENTITIES=(
   "agent-rtm-1|remit-nl|transfer_agent"
 )
 
-# demo_genesis NODES: keystores for the org admins, then genesis.json.
+# demo_genesis NODES: keystores for the org admins, a head-signing key file
+# DEMO_DIR/nodeN.key for each node (kept if it exists), then genesis.json.
 demo_genesis() {
   local nodes=$1 entry args=() id kind name admin
   for entry in "${DEMO_ORGS[@]}"; do
@@ -192,7 +194,13 @@ demo_genesis() {
     args+=(--org "$id,$kind,$name" --admin "$id,$admin,$(demo_key "$admin")")
   done
   local n
-  for n in $(seq 1 "$nodes"); do args+=(--node "node$n,nl-police"); done
+  for n in $(seq 1 "$nodes"); do
+    if [ ! -f "$DEMO_DIR/node$n.key" ]; then
+      "$CUSTOS" node-key --out "$DEMO_DIR/node$n.key" >/dev/null 2>&1 \
+        || die "making node$n's key failed"
+    fi
+    args+=(--node "node$n,nl-police,$DEMO_DIR/node$n.key")
+  done
   "$CUSTOS" genesis --network "$CUSTOS_NETWORK" "${args[@]}" --out "$DEMO_DIR/genesis.json" \
     >/dev/null || die "genesis failed"
 }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/jwt.h"
+#include "core/node_key.h"
 #include "core/tx.h"
 #include "tests/node_process.h"
 #include "tests/test_util.h"
@@ -26,6 +27,8 @@ TEST_CASE("kill -9 under write load loses no acknowledged transaction") {
   fs::remove_all(dir);
   fs::create_directories(dir);
   PrivateKey admin = PrivateKey::generate();
+  PrivateKey node_key = PrivateKey::generate();
+  std::ofstream(dir / "node1.key") << node_key_file_text(node_key);
   Json genesis = {
       {"network_id", "custos-crash"},
       {"created_at_ms", now_ms() - 60'000},
@@ -34,12 +37,14 @@ TEST_CASE("kill -9 under write load loses no acknowledged transaction") {
          {"name", "Police"},
          {"kind", "police"},
          {"admins", {{{"id", "police-admin"}, {"public_key", admin.public_key().hex()}}}}}}},
-      {"nodes", {{{"id", "node1"}, {"org", "police"}}}}};
+      {"nodes",
+       {{{"id", "node1"}, {"org", "police"}, {"public_key", node_key.public_key().hex()}}}}};
   std::ofstream(dir / "genesis.json") << genesis.dump();
   int port = custos::testing::free_loopback_port();
   Json config = {{"node_id", "node1"},
                  {"data_dir", "data"},
                  {"genesis_file", "genesis.json"},
+                 {"key_file", "node1.key"},
                  {"listen", {{"host", "127.0.0.1"}, {"port", port}}},
                  {"block", {{"txs_max", 50}, {"wait_ms_max", 2}}}};
   std::ofstream(dir / "node.json") << config.dump();

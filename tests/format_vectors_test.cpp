@@ -15,6 +15,8 @@
 #include "core/genesis.h"
 #include "core/jwt.h"
 #include "core/merkle.h"
+#include "core/node_key.h"
+#include "core/signed_head.h"
 #include "core/smt.h"
 #include "ledger/commitments.h"
 #include "tests/test_util.h"
@@ -105,7 +107,7 @@ std::map<std::string, std::string> compute_vectors() {
       {"nl-police", "Politie (example)", "police", {{"nl-police-admin", key1.public_key()}}});
   genesis.orgs.push_back(
       {"court-hague", "Court (example)", "court", {{"court-admin", key2.public_key()}}});
-  genesis.nodes.push_back({"node1", "nl-police"});
+  genesis.nodes.push_back({"node1", "nl-police", doc_key(3).public_key()});
   v["genesis.canonical"] = canonical_json(genesis.to_json()).value();
   v["genesis.hash"] = genesis.hash().hex();
 
@@ -145,6 +147,30 @@ std::map<std::string, std::string> compute_vectors() {
   REQUIRE(update.ok());
   CHECK(update->root == smt_leaf_hash(smt_key_hash("item/E-2026-0002"), head_value));
   v["state.root_one_key"] = update->root.hex();
+
+  // §14: node1 (key 3) signs head 1: block 1 of §6, the two leaves of block
+  // 1 in the transaction log (§12), the one-key state root above, and an
+  // example results hash.
+  PrivateKey key3 = doc_key(3);
+  v["key3.private"] = hex_encode(key3.secret());
+  v["key3.public"] = key3.public_key().hex();
+  const std::string key_file = node_key_file_text(key3);  // one line and '\n'
+  REQUIRE(key_file.back() == '\n');
+  v["node_key.file"] = key_file.substr(0, key_file.size() - 1);
+  HeadStatement head;
+  head.network_id = "custos-demo";
+  head.height = 1;
+  head.block_hash = block.header.hash();
+  head.results_hash = sha256(std::string_view("custos formats.md results"));
+  head.log_size = 2;
+  head.log_root = merkle_root(std::span<const Hash256>(leaf_hashes).first(2));
+  head.state_root = update->root;
+  v["head.canonical"] = canonical_json(head.to_json()).value();
+  v["head.digest"] = head.digest().hex();
+  HeadSignature head_sig = sign_head("node1", key3, head);
+  CHECK(verify_head_signature(key3.public_key(), head, head_sig.signature));
+  v["head.signature"] = head_sig.signature.hex();
+  v["head.signed"] = SignedHead{head, {head_sig}}.to_json().dump(2);
 
   v["jwt.example"] = jwt_mint(key1, {"nl-police-admin", "custos-demo", 1764460800, 1764461100});
   return v;

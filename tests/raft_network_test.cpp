@@ -17,10 +17,13 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "core/jwt.h"
+#include "core/node_key.h"
+#include "core/signed_head.h"
 #include "tests/node_process.h"
 #include "tests/test_util.h"
 
@@ -132,6 +135,7 @@ struct ClusterOptions {
   bool proxied = false;  // route every node-to-node link through a Proxy
   int commit_wait_ms = 10'000;
   int learners = 0;  // the last `learners` nodes replicate without voting
+  bool plain_tcp = false;  // no TLS between nodes (so a test can speak the wire protocol)
 };
 
 // A network of custos-node processes in a temporary folder.
@@ -152,7 +156,13 @@ class Cluster {
                         << custos::testing::read_text((dir_ / "make-certs.log").string()));
 
     Json nodes = Json::array();
-    for (int i = 1; i <= o_.nodes; ++i) nodes.push_back({{"id", name(i)}, {"org", "police"}});
+    for (int i = 1; i <= o_.nodes; ++i) {
+      node_keys_.emplace(i, PrivateKey::generate());
+      nodes.push_back({{"id", name(i)},
+                       {"org", "police"},
+                       {"public_key", node_keys_.at(i).public_key().hex()}});
+      std::ofstream(dir_ / (name(i) + ".key")) << node_key_file_text(node_keys_.at(i));
+    }
     Json genesis = {
         {"network_id", kNetwork},
         {"created_at_ms", now_ms() - 60'000},
@@ -179,23 +189,27 @@ class Cluster {
         peers.push_back({{"id", j}, {"name", name(j)}, {"host", "127.0.0.1"}, {"port", port}});
         if (j > o_.nodes - o_.learners) peers.back()["learner"] = true;
       }
-      Json config = {
-          {"node_id", name(i)},
-          {"data_dir", name(i)},
-          {"genesis_file", "genesis.json"},
-          {"listen", {{"host", "127.0.0.1"}, {"port", gateway_port_[i]}}},
-          {"block", {{"txs_max", 100}, {"wait_ms_max", 2}}},
-          {"http", {{"commit_wait_ms_max", o_.commit_wait_ms}}},
-          {"raft",
-           {{"id", i},
-            {"peers", peers},
-            {"tls",
-             {{"ca", "certs/ca.pem"},
-              {"cert", "certs/node-" + std::to_string(i) + ".pem"},
-              {"key", "certs/node-" + std::to_string(i) + ".key"}}},
-            {"tick_ms", 50},
-            {"election_ticks", 10},
-            {"snapshot_entries", o_.snapshot_entries}}}};
+      Json config = {{"node_id", name(i)},
+                     {"data_dir", name(i)},
+                     {"genesis_file", "genesis.json"},
+                     {"key_file", name(i) + ".key"},
+                     {"listen", {{"host", "127.0.0.1"}, {"port", gateway_port_[i]}}},
+                     {"block", {{"txs_max", 100}, {"wait_ms_max", 2}}},
+                     {"http", {{"commit_wait_ms_max", o_.commit_wait_ms}}},
+                     {"raft",
+                      {{"id", i},
+                       {"peers", peers},
+                       {"tls",
+                        {{"ca", "certs/ca.pem"},
+                         {"cert", "certs/node-" + std::to_string(i) + ".pem"},
+                         {"key", "certs/node-" + std::to_string(i) + ".key"}}},
+                       {"tick_ms", 50},
+                       {"election_ticks", 10},
+                       {"snapshot_entries", o_.snapshot_entries}}}};
+      if (o_.plain_tcp) {
+        config["raft"].erase("tls");
+        config["raft"]["plain_tcp"] = true;
+      }
       std::ofstream(dir_ / (name(i) + ".json")) << config.dump();
       procs_[i] = std::make_unique<NodeProcess>(dir_ / (name(i) + ".json"),
                                                 dir_ / (name(i) + ".log"));
@@ -302,6 +316,27 @@ class Cluster {
     return false;
   }
 
+  int raft_port(int i) const { return raft_port_.at(i); }
+  const PrivateKey& node_key(int i) const { return node_keys_.at(i); }
+  // GET `path` on node i as the police admin; the body, or nullopt.
+  std::optional<Json> get(int i, const std::string& path) const {
+    httplib::Client c = client(i);
+    auto r = c.Get(path.c_str(), auth());
+    if (!r || r->status != 200) return std::nullopt;
+    return Json::parse(r->body);
+  }
+  // One counter of node i's /metrics (0 if absent).
+  std::uint64_t metric(int i, const std::string& name) const {
+    httplib::Client c = client(i);
+    auto r = c.Get("/metrics");
+    if (!r || r->status != 200) return 0;
+    std::istringstream lines(r->body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name + " ", 0) == 0) return std::stoull(line.substr(name.size() + 1));
+    }
+    return 0;
+  }
+
   httplib::Headers auth() const {
     std::int64_t now = now_ms() / 1000;
     return {{"Authorization",
@@ -334,6 +369,7 @@ class Cluster {
   static inline int serial_ = 0;
   ClusterOptions o_;
   PrivateKey admin_;
+  std::map<int, PrivateKey> node_keys_;
   fs::path dir_;
   std::atomic<int> counter_{0};
   std::map<int, int> gateway_port_, raft_port_;
@@ -550,4 +586,131 @@ TEST_CASE("a learner (a court's read-only replica) replicates, serves reads, nev
   auto alone = cluster.healthz(4);
   REQUIRE(alone);
   CHECK((*alone)["role"] == "learner");
+}
+
+namespace {
+
+// Every check a court's verifier makes of a signed head from node i's
+// /v1/chain/head: well-formed, its statement is node i's head at that height,
+// and at least a quorum of distinct genesis nodes signed it with their keys.
+// Returns the number of valid signatures (0 if there is no signed head).
+std::size_t valid_head_signatures(const Cluster& cluster, int i) {
+  auto head = cluster.get(i, "/v1/chain/head");
+  if (!head || !(*head)["signed_head"].is_object()) return 0;
+  auto signed_head = SignedHead::from_json((*head)["signed_head"]);
+  REQUIRE_MESSAGE(signed_head.ok(), (*head)["signed_head"].dump());
+  CHECK(signed_head->head.network_id == kNetwork);
+  auto roots = cluster.get(
+      i, "/v1/proofs/consistency?from=0&to=" + std::to_string(signed_head->head.height));
+  REQUIRE(roots.has_value());
+  CHECK((*roots)["to"]["log_root"] == signed_head->head.log_root.hex());
+  CHECK((*roots)["to"]["state_root"] == signed_head->head.state_root.hex());
+  std::set<std::string> signers;
+  for (const auto& sig : signed_head->signatures) {
+    int n = std::stoi(sig.node_id.substr(4));  // "nodeN"
+    REQUIRE(n >= 1);
+    REQUIRE(n <= cluster.size());
+    CHECK_MESSAGE(
+        verify_head_signature(cluster.node_key(n).public_key(), signed_head->head, sig.signature),
+        sig.node_id << "'s signature of head " << signed_head->head.height);
+    signers.insert(sig.node_id);
+  }
+  CHECK(signers.size() == signed_head->signatures.size());
+  return signers.size();
+}
+
+}  // namespace
+
+TEST_CASE("signed heads: every node serves a head signed by a quorum of distinct member nodes") {
+  Cluster cluster({});
+  cluster.start_all();
+  REQUIRE(cluster.wait_leader(1) != 0);
+  for (int i = 1; i <= cluster.size(); ++i) REQUIRE(cluster.wait_knows_leader(i));
+  for (int k = 0; k < 12; ++k) {
+    int via = 1 + k % cluster.size();
+    REQUIRE(cluster.submit(via, cluster.make_tx()) == 200);
+  }
+  REQUIRE(cluster.wait_converged());
+  const std::size_t quorum = head_quorum(static_cast<std::size_t>(cluster.size()));
+  for (int i = 1; i <= cluster.size(); ++i) {
+    // Peers' signatures arrive just after each block, and again every 2 s.
+    std::size_t valid = 0;
+    auto deadline = Clock::now() + std::chrono::seconds(15);
+    while ((valid = valid_head_signatures(cluster, i)) < quorum && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK_MESSAGE(valid >= quorum, Cluster::name(i) << " has no signed head with a quorum");
+    auto head = cluster.get(i, "/v1/chain/head");
+    REQUIRE(head.has_value());
+    CHECK((*head)["signed_head"]["head"]["height"].get<std::uint64_t>() >= 1);
+  }
+  // Nothing malformed travelled between honest nodes.
+  for (int i = 1; i <= cluster.size(); ++i) {
+    CHECK(cluster.metric(i, "custos_peer_frames_malformed_total") == 0);
+    CHECK(cluster.metric(i, "custos_head_signatures_dropped_total") == 0);
+  }
+}
+
+TEST_CASE("corrupted head-signature frames are counted and dropped; the node runs on") {
+  Cluster cluster({.nodes = 3, .plain_tcp = true});
+  cluster.start_all();
+  REQUIRE(cluster.wait_leader(1) != 0);
+
+  // Speak the wire protocol to node1 as "node 3" (plain TCP trusts the hello).
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(cluster.raft_port(1)));
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  auto send_frame = [&](const std::vector<std::uint8_t>& f) {
+    std::vector<std::uint8_t> wire = {
+        static_cast<std::uint8_t>(f.size() >> 24), static_cast<std::uint8_t>(f.size() >> 16),
+        static_cast<std::uint8_t>(f.size() >> 8), static_cast<std::uint8_t>(f.size())};
+    wire.insert(wire.end(), f.begin(), f.end());
+    REQUIRE(::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(wire.size()));
+  };
+  std::vector<std::uint8_t> hello = {'C', 'U', 'S', 'T', 'O', 'S', '-', 'R', 'A', 'F',
+                                     'T', 1,   0,   0,   0,   0,   0,   0,   0,   3};
+  hello.push_back(static_cast<std::uint8_t>(std::string_view(kNetwork).size()));
+  for (char c : std::string_view(kNetwork)) hello.push_back(static_cast<std::uint8_t>(c));
+  send_frame(hello);
+  std::uint64_t malformed_before = cluster.metric(1, "custos_peer_frames_malformed_total");
+  std::uint64_t dropped_before = cluster.metric(1, "custos_head_signatures_dropped_total");
+  std::vector<std::uint8_t> good_shape(1 + 1 + 8 + 64, 0xab);
+  good_shape[0] = 5;                               // head_signature
+  good_shape[1] = 1;                               // version
+  for (int b = 2; b < 10; ++b) good_shape[b] = 0;  // height 0: applied everywhere
+  std::vector<std::uint8_t> truncated(good_shape.begin(), good_shape.end() - 1);
+  std::vector<std::uint8_t> wrong_version = good_shape;
+  wrong_version[1] = 2;
+  send_frame(truncated);        // malformed
+  send_frame(wrong_version);    // malformed
+  send_frame({5});              // malformed: no body
+  send_frame({0xee, 1, 2, 3});  // malformed: unknown kind
+  send_frame(good_shape);       // well-formed, but not node3's signature: dropped
+  ::close(fd);
+
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline &&
+         (cluster.metric(1, "custos_peer_frames_malformed_total") < malformed_before + 4 ||
+          cluster.metric(1, "custos_head_signatures_dropped_total") < dropped_before + 1)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(cluster.metric(1, "custos_peer_frames_malformed_total") >= malformed_before + 4);
+  CHECK(cluster.metric(1, "custos_head_signatures_dropped_total") >= dropped_before + 1);
+  // Node1 is alive, still takes writes, and its heads are still signed by a quorum.
+  REQUIRE(cluster.running(1));
+  REQUIRE(cluster.wait_knows_leader(1));
+  REQUIRE(cluster.submit(1, cluster.make_tx()) == 200);
+  REQUIRE(cluster.wait_converged());
+  std::size_t valid = 0;
+  deadline = Clock::now() + std::chrono::seconds(15);
+  while ((valid = valid_head_signatures(cluster, 1)) < 2 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(valid >= 2);
+  CHECK(cluster.running(1));
 }

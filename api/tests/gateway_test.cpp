@@ -391,3 +391,81 @@ TEST_CASE("proofs: a transaction's inclusion in the log, and one head's log exte
   check_problem(net.get("/v1/proofs/consistency?from=1&to=99999", "outsider"), 404,
                 "BLOCK_NOT_FOUND");
 }
+
+TEST_CASE("signed heads: the head carries the node's signature, and a tx's proof reaches it") {
+  TestNetwork net;
+  setup_case(net);
+  Transaction tx = net.signed_tx("identity.enrol", enrol_args(net, "inv2", "police", {"custodian"}),
+                                 {"police-admin"});
+  REQUIRE(net.submit(tx).status == 200);
+
+  Reply head = net.get("/v1/chain/head", "outsider");
+  REQUIRE(head.status == 200);
+  // A single node signs each head as it applies it: the signed head is the head.
+  REQUIRE(head.body["signed_head"].is_object());
+  auto signed_head = SignedHead::from_json(head.body["signed_head"]);
+  REQUIRE_MESSAGE(signed_head.ok(), head.body["signed_head"].dump());
+  const HeadStatement& s = signed_head->head;
+  CHECK(s.network_id == "custos-test");
+  CHECK(s.height == head.body["height"]);
+  CHECK(s.block_hash.hex() == head.body["block_hash"]);
+  CHECK(s.results_hash.hex() == head.body["results_hash"]);
+  CHECK(s.log_size == head.body["log_size"]);
+  CHECK(s.log_root.hex() == head.body["log_root"]);
+  CHECK(s.state_root.hex() == head.body["state_root"]);
+  // Checked the way a court's verifier would: the genesis node's key, a quorum
+  // of the one genesis node.
+  REQUIRE(signed_head->signatures.size() >= head_quorum(1));
+  CHECK(signed_head->signatures[0].node_id == "node1");
+  CHECK(
+      verify_head_signature(net.node_key().public_key(), s, signed_head->signatures[0].signature));
+  HeadStatement other = s;
+  other.log_size += 1;
+  CHECK_FALSE(verify_head_signature(net.node_key().public_key(), other,
+                                    signed_head->signatures[0].signature));
+
+  // The transaction's leaf is proved against the signed head's log root.
+  Reply r = net.get("/v1/transactions/" + tx.id().hex(), "auditor");
+  REQUIRE(r.status == 200);
+  REQUIRE(r.body["signed_head"].is_object());
+  auto proof_head = SignedHead::from_json(r.body["signed_head"]["signed_head"]);
+  REQUIRE(proof_head.ok());
+  CHECK(verify_head_signature(net.node_key().public_key(), proof_head->head,
+                              proof_head->signatures.at(0).signature));
+  std::vector<Hash256> path;
+  for (const auto& h : r.body["signed_head"]["inclusion_proof"]) {
+    path.push_back(*Hash256::from_hex(h.get<std::string>()));
+  }
+  Hash256 leaf_hash = merkle_leaf_hash(as_bytes(r.body["log_leaf"].get<std::string>()));
+  CHECK(merkle_verify_inclusion(leaf_hash, r.body["log_index"], proof_head->head.log_size, path,
+                                proof_head->head.log_root));
+
+  // Signatures are kept in the ledger: the same signed head after a restart.
+  net.stop();
+  net.start();
+  CHECK(net.get("/v1/chain/head", "outsider").body["signed_head"] == head.body["signed_head"]);
+}
+
+TEST_CASE("a node whose key file is not its on-chain key refuses to start") {
+  TestNetwork net;
+  // (Once the gateway answers: stopping it before it listens would wait forever.)
+  REQUIRE(net.get_with("/readyz", "").status == 200);
+  net.stop();
+  node::NodeConfig config = net.config();
+  std::ofstream(config.key_file->string() + ".other") << node_key_file_text(PrivateKey::generate());
+  config.key_file = config.key_file->string() + ".other";
+  auto mismatch = node::Node::open(config);
+  REQUIRE_FALSE(mismatch.ok());
+  CHECK(mismatch.error().code == "node_key_mismatch");
+  config.key_file.reset();
+  auto missing = node::Node::open(config);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == "node_key_missing");
+  // Another node id is no on-chain node: it runs, and does not sign.
+  config.node_id = "replica";
+  auto replica = node::Node::open(config);
+  REQUIRE(replica.ok());
+  REQUIRE((*replica)->start().ok());
+  CHECK((*replica)->head_signer_stats().signed_heads == 0);
+  (*replica)->stop();
+}

@@ -23,6 +23,7 @@
 
 #include "api/gateway.h"
 #include "core/jwt.h"
+#include "core/node_key.h"
 #include "tests/test_util.h"
 
 namespace custos::testing {
@@ -90,9 +91,12 @@ class TestNetwork {
            {"name", "Money transfer agent"},
            {"kind", "transfer_agent"},
            {"admins", admin("mt-admin")}}}},
-        {"nodes", {{{"id", "node1"}, {"org", "police"}}}}};
+        {"nodes",
+         {{{"id", "node1"}, {"org", "police"}, {"public_key", node_key_.public_key().hex()}}}}};
     std::ofstream(dir_ / "genesis.json") << genesis.dump();
+    std::ofstream(dir_ / "node1.key") << node_key_file_text(node_key_);
     config_.node_id = "node1";
+    config_.key_file = dir_ / "node1.key";
     config_.data_dir = dir_ / "data";
     config_.genesis_file = dir_ / "genesis.json";
     config_.block.wait_ms_max = 1;
@@ -123,6 +127,10 @@ class TestNetwork {
     if (node_) node_->stop();
     node_.reset();
   }
+
+  const node::NodeConfig& config() const { return config_; }
+  // The genesis node's head-signing key (its file is config().key_file).
+  const PrivateKey& node_key() const { return node_key_; }
 
   const PrivateKey& key(const std::string& id) {
     if (!keys_.contains(id)) keys_.emplace(id, PrivateKey::generate());
@@ -193,6 +201,7 @@ class TestNetwork {
   fs::path dir_;
   node::NodeConfig config_;
   std::map<std::string, PrivateKey> keys_;
+  PrivateKey node_key_ = PrivateKey::generate();
   std::unique_ptr<node::Node> node_;
   std::unique_ptr<api::Gateway> gateway_;
   std::unique_ptr<httplib::Client> client_;

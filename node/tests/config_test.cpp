@@ -16,6 +16,19 @@ TEST_CASE("minimal config gets defaults; relative paths resolve against the file
   CHECK(c->block.txs_max == 500);
   CHECK(c->mempool.txs_max == 20000);
   CHECK(c->http.body_bytes_max == 128 * 1024);
+  CHECK(!c->key_file);
+}
+
+TEST_CASE("key_file resolves like the other paths; an empty one is refused") {
+  auto c = config_from_json_text(
+      R"({"node_id":"node1","data_dir":"data","genesis_file":"g","key_file":"keys/node1.key"})",
+      "/srv/custos");
+  REQUIRE(c.ok());
+  CHECK(*c->key_file == "/srv/custos/keys/node1.key");
+  auto bad = config_from_json_text(
+      R"({"node_id":"node1","data_dir":"data","genesis_file":"g","key_file":""})", "/x");
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().message.find("key_file") != std::string::npos);
 }
 
 TEST_CASE("every limit is configurable") {

@@ -120,8 +120,14 @@ if get agent-rtm-1 /v1/agents/agent-ams-1/positions >/dev/null 2>&1; then
   fail "an agent read another agent's positions"
 fi
 
-# --- a restart changes nothing ---------------------------------------------
+# --- the signed head: node1 signs each head it applies ------------------------
 head_before=$(get court-judge-1 /v1/chain/head)
+expect_eq "$(jq -r '.signed_head.head.height == .height and .signed_head.head.log_root == .log_root' <<<"$head_before")" \
+  true "the signed head is the head"
+expect_eq "$(jq -r '[.signed_head.signatures[].node] | join(" ")' <<<"$head_before")" node1 \
+  "the head's signer"
+
+# --- a restart changes nothing ---------------------------------------------
 demo_stop_nodes
 demo_start_node 1
 demo_wait_ready "$GATEWAY"
