@@ -129,6 +129,8 @@ class TestNetwork {
   }
 
   const node::NodeConfig& config() const { return config_; }
+  // The genesis document the node started from, as a court would hold it.
+  Json genesis_json() const { return Json::parse(read_text(dir_ / "genesis.json")); }
   // The genesis node's head-signing key (its file is config().key_file).
   const PrivateKey& node_key() const { return node_key_; }
 
