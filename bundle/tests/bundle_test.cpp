@@ -15,13 +15,14 @@
 #include "core/block.h"
 #include "core/tx.h"
 #include "ledger/ledger.h"
+#include "ledger/tests/ledger_test_util.h"
 #include "node/orderer.h"
 
 namespace custos::bundle {
 namespace {
 
-constexpr std::int64_t kEpochMs = 1'764'460'800'000;  // 2025-11-30T00:00:00Z
-constexpr const char* kNet = "custos-test";
+using ledger::testing::kEpochMs;
+using ledger::testing::kNet;
 
 PrivateKey key_number(std::uint32_t n) {
   std::uint8_t secret[32] = {};
@@ -34,12 +35,10 @@ PrivateKey key_number(std::uint32_t n) {
 // A network's ledger driven directly, with three genesis nodes whose keys
 // the test holds.
 class Net {
+  ledger::testing::TempDir dir_;  // first: removed after the ledger closes
+
  public:
   Net() {
-    static int counter = 0;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("custos-bundle-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
     genesis.network_id = kNet;
     genesis.created_at_ms = kEpochMs;
     add_key("admin.police");
@@ -52,18 +51,10 @@ class Net {
     }
     auto checked = genesis_from_json(genesis.to_json());
     REQUIRE_MESSAGE(checked.ok(), checked.error().message);
-    auto opened = ledger::Ledger::open(dir_, {.sync_writes = false});
-    REQUIRE(opened.ok());
-    ledger = std::move(*opened);
+    ledger = ledger::testing::open_ok(dir_.path());
     auto [block, effects] = chaincode::genesis_block(genesis);
     REQUIRE(ledger->commit_block(block, effects).ok());
   }
-  ~Net() {
-    ledger.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
   void add_key(const std::string& who) { keys.insert_or_assign(who, key_number(next_key_++)); }
   PublicKey pub(const std::string& who) const { return keys.at(who).public_key(); }
 
@@ -192,7 +183,6 @@ class Net {
     return node::next_block(kNet, *ledger->head(), now_, "node1", std::move(txs));
   }
 
-  std::filesystem::path dir_;
   std::uint32_t next_key_ = 0;
   std::uint32_t nonce_ = 0;
   std::int64_t now_ = kEpochMs;
