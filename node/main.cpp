@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   }
   auto node = custos::node::Node::open(*config);
   if (!node) {
-    std::cerr << "custos-node: error: " << node.error().message << "\n";
+    std::cerr << "custos-node: error: " << node.error().code << ": " << node.error().message << "\n";
     return 1;
   }
   if (auto s = (*node)->start(); !s) {
