@@ -381,6 +381,21 @@ bool is_self(const Call& call, std::string_view identity_id) {
   return call.actor().identity_id == identity_id;
 }
 
+// KEY_IN_USE unless no identity and no node ever held `key`.
+Outcome refuse_used_key(const StateView& state, const PublicKey& key) {
+  if (auto holder = state.get(key_state_key(key))) {
+    return Outcome::refuse(code::kKeyInUse, "key " + key.hex() + " is or was used by identity \"" +
+                                                holder->at("identity").get<std::string>() +
+                                                "\"; every key is used once");
+  }
+  if (auto holder = state.get(node_key_state_key(key))) {
+    return Outcome::refuse(code::kKeyInUse, "key " + key.hex() + " is or was used by node \"" +
+                                                holder->at("node").get<std::string>() +
+                                                "\"; every key is used once");
+  }
+  return Outcome{};
+}
+
 // --- enrol {id, org, roles, public_key} ---------------------------------------------
 Outcome enrol(const Call& call, const StateView* state) {
   ArgReader r(call.tx.args, {"id", "org", "roles", "public_key"});
@@ -407,11 +422,7 @@ Outcome enrol(const Call& call, const StateView* state) {
   if (find_identity(*state, id)) {
     return Outcome::refuse(code::kIdentityExists, "identity \"" + id + "\" already exists");
   }
-  if (auto holder = state->get(key_state_key(*key))) {
-    return Outcome::refuse(code::kKeyInUse, "key " + key->hex() + " is or was used by \"" +
-                                                holder->at("identity").get<std::string>() +
-                                                "\"; every key is used once");
-  }
+  if (auto used = refuse_used_key(*state, *key); !used.ok()) return used;
   std::sort(roles.begin(), roles.end());
   bool is_admin = std::binary_search(roles.begin(), roles.end(), "admin");
   if (is_admin && org_record->at("admins").size() >= kOrgAdminsMax) {
@@ -460,11 +471,7 @@ Outcome rotate_key(const Call& call, const StateView* state) {
     return Outcome::refuse(code::kNotOrgAdmin,
                            "\"" + actor.identity_id + "\" is not an admin of org \"" + org + "\"");
   }
-  if (auto holder = state->get(key_state_key(*key))) {
-    return Outcome::refuse(code::kKeyInUse, "key " + key->hex() + " is or was used by \"" +
-                                                holder->at("identity").get<std::string>() +
-                                                "\"; every key is used once");
-  }
+  if (auto used = refuse_used_key(*state, *key); !used.ok()) return used;
   Json& keys = identity->at("keys");
   if (keys.size() >= kIdentityKeysMax) {
     return Outcome::refuse(code::kLimitReached, "identity \"" + id + "\" has used " +
@@ -595,20 +602,6 @@ void append_node_event(NodesRecord& nodes, const Call& call, std::string_view ty
   out.writes.push_back({std::string(kNodesStateKey), nodes.to_json()});
 }
 
-// KEY_IN_USE unless no identity and no node ever held `key`.
-Outcome refuse_used_key(const StateView& state, const PublicKey& key) {
-  if (auto holder = state.get(key_state_key(key))) {
-    return Outcome::refuse(code::kKeyInUse, "key " + key.hex() + " is or was used by identity \"" +
-                                                holder->at("identity").get<std::string>() +
-                                                "\"; every key is used once");
-  }
-  if (auto holder = state.get(node_key_state_key(key))) {
-    return Outcome::refuse(code::kKeyInUse, "key " + key.hex() + " is or was used by node \"" +
-                                                holder->at("node").get<std::string>() +
-                                                "\"; every key is used once");
-  }
-  return Outcome{};
-}
 
 Outcome refuse_not_node_admin(const Signer& actor, std::string_view org, std::string_view what) {
   return Outcome::refuse(code::kNotOrgAdmin, "only an admin of org \"" + std::string(org) +

@@ -294,6 +294,12 @@ TEST_CASE("enrol: IDENTITY_EXISTS and KEY_IN_USE") {
                enrol_args("dup", "police-a", {"custodian"}, w.keys.at("inv").public_key()),
                {"admin.police-a"}),
       code::kKeyInUse);
+  // A node's key (the genesis node's) is in use for identities too.
+  CHECK_REFUSED(w.submit("identity", "enrol",
+                         enrol_args("dup", "police-a", {"custodian"},
+                                    test_key(kNodeKeyBase).public_key()),
+                         {"admin.police-a"}),
+                code::kKeyInUse);
 }
 
 TEST_CASE("enrol: BAD_ARGS for every malformed argument") {
@@ -421,6 +427,10 @@ TEST_CASE("rotate_key: IDENTITY_NOT_FOUND, KEY_IN_USE, ALREADY_REVOKED, BAD_ARGS
                Json{{"id", "inv"}, {"public_key", w.keys.at("admin.lab").public_key().hex()}},
                {"inv"}),
       code::kKeyInUse);
+  CHECK_REFUSED(w.submit("identity", "rotate_key",
+                         Json{{"id", "inv"}, {"public_key", test_key(kNodeKeyBase).public_key().hex()}},
+                         {"inv"}),
+                code::kKeyInUse);
   CHECK_REFUSED(w.submit("identity", "rotate_key", Json{{"id", "inv"}}, {"inv"}), code::kBadArgs);
   CHECK_REFUSED(w.submit("identity", "rotate_key",
                          Json{{"id", "inv"}, {"public_key", "zz"}, {"extra", 1}}, {"inv"}),
