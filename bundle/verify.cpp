@@ -645,15 +645,21 @@ std::string VerifyReport::to_text() const {
         << " (log size " << head->log_size << ") signed by";
     for (const auto& s : head_signers) out << " " << s;
     out << " (" << head_signers.size() << " of " << head_members << " nodes)\n\n";
-    out << "  seq  block time (UTC)          height  event             signed by\n";
+    out << "  seq  recorded (UTC)           declared (UTC)           height  event             "
+           "signed by\n";
     for (const Json& e : timeline) {
       std::string by;
       for (const Json& s : e["signers"]) {
         by += (by.empty() ? "" : ", ") + s["identity"].get<std::string>() + " (" +
               s["org"].get<std::string>() + ")";
       }
+      std::string declared(23, ' ');
+      if (e.contains("declared_at_ms") && e["declared_at_ms"].is_number_integer()) {
+        declared = utc_time(e["declared_at_ms"].get<std::int64_t>());
+      }
       out << "  " << std::setw(3) << e["seq"].get<std::uint64_t>() << "  "
-          << utc_time(e["block_time_ms"].get<std::int64_t>()) << "  " << std::setw(6)
+          << utc_time(e["block_time_ms"].get<std::int64_t>()) << "  " << declared << "  "
+          << std::setw(6)
           << e["height"].get<std::uint64_t>() << "  " << std::left << std::setw(16)
           << e["type"].get<std::string>() << std::right << "  " << by << "\n";
     }
