@@ -63,27 +63,35 @@ Result<Json> build_bundle(const ledger::Ledger& ledger, std::string_view item_id
 // --- the offline verifier ---------------------------------------------------------
 
 // The checks, in the order they run; a report names the first that failed.
+// First what rests on people's signatures alone, then the node membership
+// those signatures authorise, then the head that membership signs, then
+// what the head proves:
 //   bundle_format    the document has the shape above
 //   genesis          the genesis file's hash and network id are the bundle's
-//   node_history     the node membership chain links up; membership at the head
+//   tx_signatures    each transaction's id is its leaf's, and every signature
+//                    of every transaction verifies
+//   event_txs        each event is what its transaction did (function,
+//                    subject, the data taken from the arguments), and that
+//                    transaction is in the bundle, committed OK at the
+//                    event's height
+//   signers          each signature's key belonged to an enrolled, unrevoked
+//                    identity when the tx was ordered (its log index), and
+//                    the events name those signers
+//   roles            each transaction passes its function's static rules
+//                    (arguments, the signers' roles) with those signers
+//   node_history     the node membership chain links up, each change was
+//                    signed by an admin of the node's org; membership at the head
 //   head_signatures  a strict majority of those nodes signed the head, every
 //                    signature verifies
-//   log_inclusion    each transaction's id is its leaf's, and its inclusion
-//                    proof leads to the head's log root
-//   tx_signatures    every signature of every transaction verifies
+//   log_inclusion    every event and transaction lies within the head, and
+//                    each inclusion proof leads to the head's log root
 //   history_chain    the item's and each identity's events link up (seq, hashes)
 //   completeness     each chain's last event is its key's latest at the head
 //                    (state proofs): nothing cut off
-//   event_txs        each event's transaction is in the bundle, committed OK
-//                    at the event's height
-//   signers          each signature's key belonged to an enrolled, unrevoked
-//                    identity when the tx was ordered, and the events name them
-//   roles            each transaction passes its function's static rules
-//                    (arguments, the signers' roles) with those signers
 inline constexpr std::string_view kCheckNames[] = {
-    "bundle_format", "genesis",       "node_history", "head_signatures",
-    "log_inclusion", "tx_signatures", "history_chain", "completeness",
-    "event_txs",     "signers",       "roles"};
+    "bundle_format", "genesis",         "tx_signatures", "event_txs",
+    "signers",       "roles",           "node_history",  "head_signatures",
+    "log_inclusion", "history_chain",   "completeness"};
 
 struct CheckResult {
   std::string name;

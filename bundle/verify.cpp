@@ -34,8 +34,11 @@ std::string short_hex(const std::string& hex) { return hex.substr(0, 12) + "…"
 // --- parsed bundle --------------------------------------------------------------------
 
 struct Chain {
-  std::string key;    // its history key
-  std::string label;  // "item E-1", "identity alice", "node membership"
+  enum class Kind { kItem, kIdentity, kNodes };
+  Kind kind = Kind::kItem;
+  std::string subject;  // the item id, the identity id, the network id
+  std::string key;      // its history key
+  std::string label;    // "item E-1", "identity alice", "node membership"
   std::vector<Json> events;
   SmtProof state_proof;
 };
@@ -79,11 +82,11 @@ std::string expect_string(const Json& j, const std::string& what) {
   return j.get<std::string>();
 }
 
-Chain parse_chain(const Json& j, std::string key, std::string label,
-                  std::initializer_list<std::string_view> members) {
+Chain parse_chain(const Json& j, Chain::Kind kind, std::string subject, std::string key,
+                  std::string label, std::initializer_list<std::string_view> members) {
   expect_members(j, members, label);
   if (!j["events"].is_array()) fail(label + ": \"events\" must be an array");
-  Chain c{std::move(key), std::move(label), {}, {}};
+  Chain c{kind, std::move(subject), std::move(key), std::move(label), {}, {}};
   for (const Json& e : j["events"]) {
     if (!e.is_object()) fail(c.label + ": every event must be a JSON object");
     c.events.push_back(e);
@@ -117,24 +120,150 @@ PublicKey event_key(const Json& data, const std::string& what) {
   return *pk;
 }
 
+// --- events and their transactions ----------------------------------------------
+//
+// An event is what its transaction did, as the chaincode records it
+// (chaincode/custody.cpp, identity.cpp): the function, the subject and the
+// parts of the event that come from the arguments must be the transaction's.
+// Without this an event could borrow any real signed transaction.
+
+bool same(const Json& args, const char* arg, const Json& value) {
+  return args.contains(arg) ? args.at(arg) == value : value.is_null();
+}
+
+// The item event's data as the custody module builds it from the arguments,
+// where it depends on them alone.
+std::optional<Json> item_event_data(std::string_view type, const Json& args) {
+  Json data = args;
+  data.erase("item_id");
+  if (type == "register") {
+    data.erase("seized_at_ms");
+    if (!data.contains("content_hash")) data["content_hash"] = nullptr;
+    return data;
+  }
+  data.erase("declared_at_ms");
+  if (type == "derive") {
+    return Json{{"child_id", args.value("item_id", Json())},
+                {"kind", args.value("kind", Json())},
+                {"description", args.value("description", Json())},
+                {"content_hash", args.value("content_hash", Json())}};
+  }
+  if (type == "handover" || type == "examine" || type == "exhibit" || type == "release" ||
+      type == "return" || type == "destroy") {
+    return data;
+  }
+  return std::nullopt;  // derived, integrity_check: parts come from state; checked below
+}
+
+std::optional<std::string> item_binding_problem(const std::string& item, const Json& e,
+                                                const Transaction& tx) {
+  const std::string type = e.at("type").get<std::string>();
+  const std::string function = type == "derived" ? "derive" : type;
+  if (tx.chaincode != "custody" || tx.function != function) {
+    return "a \"" + type + "\" event recorded by a " + tx.chaincode + "." + tx.function +
+           " transaction";
+  }
+  const Json& args = tx.args;
+  if (!same(args, type == "derive" ? "parent_id" : "item_id", Json(item))) {
+    return "its transaction is about another item";
+  }
+  if (!same(args, type == "register" ? "seized_at_ms" : "declared_at_ms",
+            e.value("declared_at_ms", Json()))) {
+    return "its declared time is not its transaction's";
+  }
+  const Json& data = e.at("data");
+  if (auto expected = item_event_data(type, args)) {
+    if (data != *expected) return "its data is not its transaction's arguments";
+  } else if (type == "derived") {
+    for (const char* m : {"kind", "description", "content_hash"}) {
+      if (!same(args, m, data.value(m, Json()))) return "its data is not its transaction's";
+    }
+    if (!same(args, "parent_id", data.value("parent_id", Json()))) {
+      return "its parent is not its transaction's";
+    }
+  } else if (type == "integrity_check") {
+    if (!same(args, "observed_hash", data.value("observed_hash", Json()))) {
+      return "its observed hash is not its transaction's";
+    }
+  } else {
+    return "unknown event type \"" + type + "\"";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> identity_binding_problem(const std::string& identity, const Json& e,
+                                                    const Transaction& tx) {
+  const std::string type = e.at("type").get<std::string>();
+  if (tx.chaincode != "identity" || tx.function != type ||
+      (type != "enrol" && type != "rotate_key" && type != "revoke")) {
+    return "a \"" + type + "\" event recorded by a " + tx.chaincode + "." + tx.function +
+           " transaction";
+  }
+  const Json& args = tx.args;
+  const Json& data = e.at("data");
+  if (!same(args, "id", Json(identity))) return "its transaction is about another identity";
+  if (type == "enrol") {
+    Json roles = args.value("roles", Json::array());
+    if (roles.is_array()) std::sort(roles.begin(), roles.end());
+    if (!same(args, "org", data.value("org", Json())) || roles != data.value("roles", Json()) ||
+        !same(args, "public_key", data.value("public_key", Json()))) {
+      return "its org, roles or key is not its transaction's";
+    }
+  } else if (type == "rotate_key") {
+    if (!same(args, "public_key", data.value("public_key", Json()))) {
+      return "its new key is not its transaction's";
+    }
+  } else if (!same(args, "reason", data.value("reason", Json()))) {
+    return "its reason is not its transaction's";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> node_binding_problem(const Json& e, const Transaction& tx) {
+  const std::string type = e.at("type").get<std::string>();
+  if (tx.chaincode != "identity" || tx.function != type ||
+      (type != "add_node" && type != "remove_node" && type != "rotate_node_key")) {
+    return "a \"" + type + "\" event recorded by a " + tx.chaincode + "." + tx.function +
+           " transaction";
+  }
+  const Json& args = tx.args;
+  const Json& data = e.at("data");
+  if (!same(args, "id", data.value("node_id", Json()))) {
+    return "its transaction is about another node";
+  }
+  if (type != "remove_node" && !same(args, "public_key", data.value("public_key", Json()))) {
+    return "its key is not its transaction's";
+  }
+  if (type == "add_node" && !same(args, "org", data.value("org", Json()))) {
+    return "its org is not its transaction's";
+  }
+  return std::nullopt;
+}
+
 class Verifier {
  public:
   Verifier(const Json& bundle, const Genesis& genesis, VerifyReport& report)
       : bundle_(bundle), genesis_(genesis), report_(report) {}
 
   void run() {
+    // First what rests on people's signatures alone, then the node
+    // membership those signatures authorise, then the head it signs, then
+    // what the head proves. So no check relies on anything a later one
+    // establishes.
     step("bundle_format", [&] { return parse(); });
     step("genesis", [&] { return check_genesis(); });
-    step("node_history", [&] { return check_node_history(); });
-    step("head_signatures", [&] { return check_head_signatures(); });
-    step("log_inclusion", [&] { return check_log_inclusion(); });
     step("tx_signatures", [&] { return check_tx_signatures(); });
-    step("history_chain", [&] { return check_history_chains(); });
-    step("completeness", [&] { return check_completeness(); });
     step("event_txs", [&] { return check_event_txs(); });
     step("signers", [&] { return check_signers(); });
     step("roles", [&] { return check_roles(); });
+    step("node_history", [&] { return check_node_history(); });
+    step("head_signatures", [&] { return check_head_signatures(); });
+    step("log_inclusion", [&] { return check_log_inclusion(); });
+    step("history_chain", [&] { return check_history_chains(); });
+    step("completeness", [&] { return check_completeness(); });
+    report_.checks.push_back({"timeline", false, {}});
     build_timeline();
+    report_.checks.pop_back();
     report_.ok = true;
   }
 
@@ -165,7 +294,8 @@ class Verifier {
     signed_ = std::move(*signed_head);
     report_.head = signed_.head;
 
-    item_ = parse_chain(bundle_["item"], chaincode::item_state_key(item_id_), "item " + item_id_,
+    item_ = parse_chain(bundle_["item"], Chain::Kind::kItem, item_id_,
+                        chaincode::item_state_key(item_id_), "item " + item_id_,
                         {"events", "state_proof"});
     if (!bundle_["identities"].is_array()) fail("\"identities\" must be an array");
     for (const Json& j : bundle_["identities"]) {
@@ -177,11 +307,13 @@ class Verifier {
       if (!identity_ids_.empty() && !(identity_ids_.back() < id)) {
         fail("identities must be sorted by id, each once (\"" + id + "\")");
       }
-      identities_.push_back(parse_chain(j, identity_history_key(id), "identity " + id,
+      identities_.push_back(parse_chain(j, Chain::Kind::kIdentity, id, identity_history_key(id),
+                                        "identity " + id,
                                         {"identity_id", "events", "state_proof"}));
       identity_ids_.push_back(id);
     }
-    nodes_ = parse_chain(bundle_["nodes"], std::string(kNodesHistoryKey), "node membership",
+    nodes_ = parse_chain(bundle_["nodes"], Chain::Kind::kNodes, network_id_,
+                         std::string(kNodesHistoryKey), "node membership",
                          {"events", "state_proof"});
 
     if (!bundle_["transactions"].is_array()) fail("\"transactions\" must be an array");
@@ -198,6 +330,7 @@ class Verifier {
       if (index >= kBlockTxsMax) fail("leaf index out of range");
       t.index = static_cast<std::uint32_t>(index);
       t.leaf_tx_id = expect_string(leaf["tx_id"], "leaf tx_id");
+      if (!Hash256::from_hex(t.leaf_tx_id)) fail("leaf tx_id must be 64 lowercase hex digits");
       if (!j["inclusion_proof"].is_array() || j["inclusion_proof"].size() > 64) {
         fail("inclusion_proof must be an array of at most 64 hashes");
       }
@@ -216,7 +349,11 @@ class Verifier {
       }
       txs_.push_back(std::move(t));
     }
-    for (std::size_t i = 0; i < txs_.size(); ++i) tx_by_id_[txs_[i].id.hex()] = i;
+    for (std::size_t i = 0; i < txs_.size(); ++i) {
+      if (!tx_by_id_.emplace(txs_[i].id.hex(), i).second) {
+        fail("transaction " + txs_[i].id.hex() + " appears twice");
+      }
+    }
     return "custos-bundle/1: item " + item_id_ + ", " + std::to_string(item_.events.size()) +
            " events, " + std::to_string(identities_.size()) + " identities, " +
            std::to_string(txs_.size()) + " transactions";
@@ -249,14 +386,25 @@ class Verifier {
         !s) {
       fail("node membership chain: " + s.error().message);
     }
+    check_chain_starts(nodes_);
     for (const GenesisNode& n : genesis_.nodes) nodes_at_head_.emplace(n.id, NodeState{n.org, n.public_key});
     for (const Json& e : nodes_.events) {
       const std::string what = "node membership event " + std::to_string(e["seq"].get<std::uint64_t>());
-      check_event_height(e, what);
       const std::string type = expect_string(e.at("type"), what + " type");
       const Json& data = e.at("data");
       const std::string node = expect_string(data.at("node_id"), what + " node_id");
       auto it = nodes_at_head_.find(node);
+      // The change is only as good as who signed it: an admin of the node's
+      // org, as the identity chains say (step "signers" resolved them and
+      // "roles" checked the admin role).
+      const std::string org = type == "add_node" ? expect_string(data.at("org"), what + " org")
+                              : it != nodes_at_head_.end() ? it->second.org
+                                                           : std::string();
+      const chaincode::Signer& actor = signers_.at(e["tx_id"].get<std::string>()).front();
+      if (actor.org != org) {
+        fail(what + " (" + type + " " + node + ") was signed by \"" + actor.identity_id +
+             "\" of org \"" + actor.org + "\", not by an admin of the node's org \"" + org + "\"");
+      }
       if (type == "add_node") {
         if (it != nodes_at_head_.end()) fail(what + ": adds node \"" + node + "\" twice");
         nodes_at_head_.emplace(node, NodeState{expect_string(data.at("org"), what + " org"),
@@ -286,7 +434,8 @@ class Verifier {
     if (!e.contains("height") || !is_count(e["height"])) fail(what + " has no height");
     if (e["height"].get<std::uint64_t>() > signed_.head.height) {
       fail(what + " is at height " + std::to_string(e["height"].get<std::uint64_t>()) +
-           ", after the head's height " + std::to_string(signed_.head.height));
+           ", after the head's height " + std::to_string(signed_.head.height) +
+           ": the head is older than the bundle's contents");
     }
   }
 
@@ -324,13 +473,12 @@ class Verifier {
     auto what = [](const BundleTx& t) {
       return "tx " + short_hex(t.id.hex()) + " (" + t.function() + ")";
     };
-    // Ids and positions first, so that an older head is named as such
-    // rather than as a proof that does not verify.
+    // Positions first, so that an older head is named as such rather than
+    // as a proof that does not verify.
+    for (const Chain* c : all_chains()) {
+      for (const Json& e : c->events) check_event_height(e, c->label + " event " + e["seq"].dump());
+    }
     for (const BundleTx& t : txs_) {
-      if (t.leaf_tx_id != t.id.hex()) {
-        fail(what(t) + ": its log leaf names tx " + short_hex(t.leaf_tx_id) +
-             ": the transaction was altered");
-      }
       if (t.log_index >= head.log_size || t.height > head.height) {
         fail(what(t) + ": at log index " + std::to_string(t.log_index) + ", height " +
              std::to_string(t.height) + ", not within the head (log size " +
@@ -354,6 +502,10 @@ class Verifier {
   std::string check_tx_signatures() {
     std::size_t n = 0;
     for (const BundleTx& t : txs_) {
+      if (t.leaf_tx_id != t.id.hex()) {
+        fail("tx " + short_hex(t.id.hex()) + " (" + t.function() + "): its log leaf names tx " +
+             short_hex(t.leaf_tx_id) + ": the transaction was altered");
+      }
       if (t.tx.signatures.empty()) fail("tx " + short_hex(t.id.hex()) + " has no signature");
       auto ok = t.tx.verify_signatures();
       for (std::size_t i = 0; i < ok.size(); ++i) {
@@ -364,7 +516,8 @@ class Verifier {
       }
       n += ok.size();
     }
-    return std::to_string(n) + " signatures verify";
+    return std::to_string(n) + " signatures verify over " + std::to_string(txs_.size()) +
+           " transactions";
   }
 
   // --- history_chain ---------------------------------------------------------------------
@@ -380,9 +533,6 @@ class Verifier {
           !s) {
         fail(identities_[i].label + ": " + s.error().message);
       }
-    }
-    for (const Chain* c : all_chains()) {
-      for (const Json& e : c->events) check_event_height(e, c->label + " event");
     }
     return "item " + item_id_ + ": " + std::to_string(item_.events.size()) +
            " events linked from seq 0; " + std::to_string(identities_.size()) +
@@ -432,6 +582,17 @@ class Verifier {
         const std::string what = c->label + " event " + e["seq"].dump();
         const BundleTx& t = tx_of(e, what);
         if (t.code != "OK") fail(what + ": its tx " + short_hex(t.id.hex()) + " failed with " + t.code);
+        if (!e.contains("height") || !is_count(e["height"]) || !e.contains("type") ||
+            !e["type"].is_string() || !e.contains("data")) {
+          fail(what + ": lacks its height, type or data");
+        }
+        std::optional<std::string> problem =
+            c->kind == Chain::Kind::kItem       ? item_binding_problem(c->subject, e, t.tx)
+            : c->kind == Chain::Kind::kIdentity ? identity_binding_problem(c->subject, e, t.tx)
+                                                : node_binding_problem(e, t.tx);
+        if (problem) {
+          fail(what + " does not match its transaction " + short_hex(t.id.hex()) + ": " + *problem);
+        }
         if (t.height != e["height"].get<std::uint64_t>()) {
           fail(what + ": at height " + e["height"].dump() + " but its tx was committed at " +
                std::to_string(t.height));
@@ -439,7 +600,7 @@ class Verifier {
         events_of_tx_[t.id.hex()].push_back(&e);
       }
     }
-    return "every event's transaction is in the log, committed OK at the event's height";
+    return "every event is what its transaction did, committed OK at the event's height";
   }
 
   const BundleTx& tx_of(const Json& event, const std::string& what) {
@@ -449,50 +610,83 @@ class Verifier {
   }
 
   // --- signers ------------------------------------------------------------------------------
-  // The identity `chain` describes just before log position `before`.
-  IdentityAt identity_at(std::size_t chain, std::uint64_t before) {
-    IdentityAt at;
+  // Each identity's states over time: states[k] is the identity after its
+  // first k events, at[k] the log index of event k. Built once.
+  struct Timeline {
+    std::vector<std::uint64_t> at;
+    std::vector<IdentityAt> states;
+  };
+
+  Timeline timeline_of(std::size_t chain) {
+    Timeline tl;
+    IdentityAt state;
     const std::string& id = identity_ids_[chain];
     for (const GenesisOrg& org : genesis_.orgs) {
       for (const GenesisAdmin& a : org.admins) {
         if (a.id == id) {
-          at.enrolled = true;
-          at.org = org.id;
-          at.roles = {"admin"};
-          at.key = a.public_key;
+          state.enrolled = true;
+          state.org = org.id;
+          state.roles = {"admin"};
+          state.key = a.public_key;
         }
       }
     }
+    tl.states.push_back(state);
     for (const Json& e : identities_[chain].events) {
       const std::string what = identities_[chain].label + " event " + e["seq"].dump();
       const BundleTx& t = tx_of(e, what);
-      if (t.log_index >= before) break;
+      if (!tl.at.empty() && t.log_index <= tl.at.back()) fail(what + ": out of log order");
       const std::string type = expect_string(e.at("type"), what + " type");
       const Json& data = e.at("data");
       const std::uint64_t height = e["height"].get<std::uint64_t>();
       if (type == "enrol") {
-        if (at.enrolled) fail(what + ": enrols an identity that exists");
-        at.enrolled = true;
-        at.org = expect_string(data.at("org"), what + " org");
-        at.roles.clear();
-        for (const Json& r : data.at("roles")) at.roles.push_back(expect_string(r, what + " role"));
-        std::sort(at.roles.begin(), at.roles.end());
-        at.key = event_key(data, what);
+        if (state.enrolled) fail(what + ": enrols an identity that exists");
+        state.enrolled = true;
+        state.org = expect_string(data.at("org"), what + " org");
+        state.roles.clear();
+        for (const Json& r : data.at("roles")) state.roles.push_back(expect_string(r, what + " role"));
+        std::sort(state.roles.begin(), state.roles.end());
+        state.key = event_key(data, what);
       } else if (type == "rotate_key") {
-        if (!at.enrolled || !at.key) fail(what + ": rotates the key of an identity not enrolled");
-        at.rotated_away.emplace_back(*at.key, height);
-        at.key = event_key(data, what);
+        if (!state.enrolled || !state.key) fail(what + ": rotates the key of an identity not enrolled");
+        state.rotated_away.emplace_back(*state.key, height);
+        state.key = event_key(data, what);
       } else if (type == "revoke") {
-        if (!at.enrolled) fail(what + ": revokes an identity not enrolled");
-        at.revoked_at_height = height;
+        if (!state.enrolled) fail(what + ": revokes an identity not enrolled");
+        state.revoked_at_height = height;
       } else {
         fail(what + ": unknown type \"" + type + "\"");
       }
+      tl.at.push_back(t.log_index);
+      tl.states.push_back(state);
     }
-    return at;
+    return tl;
+  }
+
+  // The identity `timeline` describes just before log position `before`.
+  static const IdentityAt& state_before(const Timeline& tl, std::uint64_t before) {
+    auto applied = std::lower_bound(tl.at.begin(), tl.at.end(), before) - tl.at.begin();
+    return tl.states[static_cast<std::size_t>(applied)];
   }
 
   std::string check_signers() {
+    std::vector<Timeline> timelines;
+    // Every key any identity of the bundle ever held, and who held it.
+    std::map<PublicKey, std::vector<std::size_t>> holders;
+    for (std::size_t c = 0; c < identities_.size(); ++c) {
+      timelines.push_back(timeline_of(c));
+      std::set<PublicKey> keys;
+      for (const IdentityAt& st : timelines.back().states) {
+        if (st.key) keys.insert(*st.key);
+      }
+      for (const PublicKey& k : keys) holders[k].push_back(c);
+    }
+    for (const auto& [key, who] : holders) {
+      if (who.size() > 1) {
+        fail("key " + short_hex(key.hex()) + " was held by both \"" + identity_ids_[who[0]] +
+             "\" and \"" + identity_ids_[who[1]] + "\"; every key is used once");
+      }
+    }
     std::size_t resolved = 0;
     for (const BundleTx& t : txs_) {
       const std::string what = "tx " + short_hex(t.id.hex()) + " (" + t.function() + ", height " +
@@ -500,38 +694,43 @@ class Verifier {
       std::vector<chaincode::Signer> signers;
       for (std::size_t i = 0; i < t.tx.signatures.size(); ++i) {
         const PublicKey& key = t.tx.signatures[i].public_key;
-        std::optional<chaincode::Signer> found;
-        for (std::size_t c = 0; c < identities_.size() && !found; ++c) {
-          IdentityAt at = identity_at(c, t.log_index);
-          const std::string& id = identity_ids_[c];
-          if (at.key && *at.key == key) {
-            if (at.revoked_at_height) {
-              fail(what + ": signer \"" + id + "\" was revoked at height " +
-                   std::to_string(*at.revoked_at_height) + ", before this transaction");
-            }
-            found = chaincode::Signer{id, at.org, at.roles};
-          }
-          for (const auto& [old, height] : at.rotated_away) {
-            if (old == key) {
-              fail(what + ": signed with a key of \"" + id + "\" rotated away at height " +
-                   std::to_string(height) + ", before this transaction");
-            }
-          }
+        auto it = holders.find(key);
+        const IdentityAt* at = nullptr;
+        std::string id;
+        if (it != holders.end()) {
+          id = identity_ids_[it->second.front()];
+          at = &state_before(timelines[it->second.front()], t.log_index);
         }
-        if (!found) {
+        if (!at || !at->enrolled || !at->key) {
           fail(what + ": no identity in the bundle held key " + short_hex(key.hex()) +
                " (signature " + std::to_string(i) +
                ") when the transaction was ordered: the signer's enrolment is missing");
         }
-        signers.push_back(std::move(*found));
+        for (const auto& [old, height] : at->rotated_away) {
+          if (old == key) {
+            fail(what + ": signed with a key of \"" + id + "\" rotated away at height " +
+                 std::to_string(height) + ", before this transaction");
+          }
+        }
+        if (*at->key != key) {
+          fail(what + ": key " + short_hex(key.hex()) + " was not yet \"" + id +
+               "\"'s when the transaction was ordered");
+        }
+        if (at->revoked_at_height) {
+          fail(what + ": signer \"" + id + "\" was revoked at height " +
+               std::to_string(*at->revoked_at_height) + ", before this transaction");
+        }
+        signers.push_back(chaincode::Signer{id, at->org, at->roles});
       }
+      Json cosigners = Json::array();
+      for (std::size_t i = 1; i < signers.size(); ++i) cosigners.push_back(signers[i].identity_id);
       for (const Json* e : events_of_tx_[t.id.hex()]) {
-        Json cosigners = Json::array();
-        for (std::size_t i = 1; i < signers.size(); ++i) cosigners.push_back(signers[i].identity_id);
         if (e->value("actor", std::string()) != signers.front().identity_id ||
             e->value("cosigners", Json::array()) != cosigners) {
-          fail(what + ": its event names actor " + e->value("actor", std::string("?")) +
-               " but the transaction was signed by " + signers.front().identity_id);
+          fail(what + ": its event names actor " + e->value("actor", Json()).dump() +
+               " and co-signers " + e->value("cosigners", Json()).dump() +
+               ", but it was signed by \"" + signers.front().identity_id + "\" and " +
+               cosigners.dump());
         }
       }
       signers_[t.id.hex()] = std::move(signers);

@@ -11,9 +11,13 @@
 #include <map>
 
 #include "bundle/bundle.h"
+#include "chaincode/custody.h"
 #include "chaincode/registry.h"
 #include "core/block.h"
+#include "core/merkle.h"
+#include "core/smt.h"
 #include "core/tx.h"
+#include "ledger/commitments.h"
 #include "ledger/ledger.h"
 #include "ledger/tests/ledger_test_util.h"
 #include "node/orderer.h"
@@ -265,9 +269,17 @@ TEST_CASE("tampering: every kind is caught by the check it concerns") {
   Json b = good;
 
   SUBCASE("a byte flipped in an event") {
+    b["item"]["events"][1]["block_time_ms"] = b["item"]["events"][1]["block_time_ms"].get<std::int64_t>() ^ 1;
+    expect_failure(net.verify(b), "history_chain", "event_hash does not recompute");
+  }
+  SUBCASE("an event's data changed from its transaction's") {
     std::string& loc = b["item"]["events"][1]["data"]["location"].get_ref<std::string&>();
     loc[0] ^= 1;
-    expect_failure(net.verify(b), "history_chain", "event_hash does not recompute");
+    expect_failure(net.verify(b), "event_txs", "not its transaction's arguments");
+  }
+  SUBCASE("an event's type changed") {
+    b["item"]["events"][2]["type"] = "destroy";
+    expect_failure(net.verify(b), "event_txs", "custody.examine transaction");
   }
   SUBCASE("an event dropped") {
     b["item"]["events"].erase(1);
@@ -288,7 +300,7 @@ TEST_CASE("tampering: every kind is caught by the check it concerns") {
   }
   SUBCASE("an older head swapped in") {
     b["signed_head"] = net.signed_by(older_height, {"node1", "node2", "node3"}).to_json();
-    expect_failure(net.verify(b), "log_inclusion", "not within the head");
+    expect_failure(net.verify(b), "log_inclusion", "older than the bundle's contents");
   }
   SUBCASE("a signer's enrolment removed") {
     Json kept = Json::array();
@@ -300,11 +312,11 @@ TEST_CASE("tampering: every kind is caught by the check it concerns") {
   }
   SUBCASE("a signer's enrolment event removed from its chain") {
     identity_entry(b, "analyst")["events"].erase(0);
-    expect_failure(net.verify(b), "history_chain", "identity analyst");
+    expect_failure(net.verify(b), "signers", "identity analyst event 1: rotates the key of an identity not enrolled");
   }
   SUBCASE("a signer's key rotation hidden") {
     identity_entry(b, "analyst")["events"].erase(1);
-    expect_failure(net.verify(b), "completeness", "identity analyst");
+    expect_failure(net.verify(b), "signers", "enrolment is missing");
   }
   SUBCASE("the head's signatures cut below a majority") {
     b["signed_head"]["signatures"].erase(2);
@@ -318,11 +330,11 @@ TEST_CASE("tampering: every kind is caught by the check it concerns") {
   }
   SUBCASE("a transaction's arguments changed") {
     tx_entry(b, "custody.handover")["tx"]["args"]["purpose"] = "destruction";
-    expect_failure(net.verify(b), "log_inclusion", "was altered");
+    expect_failure(net.verify(b), "tx_signatures", "was altered");
   }
   SUBCASE("a result code changed") {
     tx_entry(b, "custody.examine")["leaf"]["code"] = "NOT_CUSTODIAN";
-    expect_failure(net.verify(b), "log_inclusion", "inclusion proof does not lead");
+    expect_failure(net.verify(b), "event_txs", "failed with NOT_CUSTODIAN");
   }
   SUBCASE("an inclusion proof altered") {
     std::string& h = tx_entry(b, "custody.register")["inclusion_proof"][0].get_ref<std::string&>();
@@ -340,6 +352,17 @@ TEST_CASE("tampering: every kind is caught by the check it concerns") {
     other.created_at_ms += 1;
     expect_failure(verify_bundle(b, other), "genesis", "another network");
   }
+  SUBCASE("a transaction listed twice") {
+    b["transactions"].push_back(b["transactions"].back());
+    b["transactions"].back()["log_index"] = b["transactions"].back()["log_index"].get<std::uint64_t>() + 1;
+    expect_failure(net.verify(b), "bundle_format", "appears twice");
+  }
+  SUBCASE("a leaf's tx id that is not hex (nor valid UTF-8 when cut)") {
+    b["transactions"][0]["leaf"]["tx_id"] = "a\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9";
+    VerifyReport r = net.verify(b);
+    expect_failure(r, "bundle_format", "64 lowercase hex digits");
+    CHECK_NOTHROW((void)r.to_json().dump());
+  }
   SUBCASE("not a bundle") {
     b.erase("nodes");
     expect_failure(net.verify(b), "bundle_format", "lacks \"nodes\"");
@@ -348,6 +371,82 @@ TEST_CASE("tampering: every kind is caught by the check it concerns") {
     odd["item"]["events"][0]["seq"] = "zero";
     CHECK_FALSE(net.verify(odd).ok);  // never a crash
   }
+}
+
+// Re-links a list of events into a chain from seq 0.
+Json rechain(std::vector<Json> events) {
+  std::string prev(chaincode::kNoPrevEventHash);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    events[i]["seq"] = i;
+    events[i]["prev_event_hash"] = prev;
+    events[i].erase("event_hash");
+    auto h = chaincode::compute_event_hash(events[i]);
+    REQUIRE(h.ok());
+    events[i]["event_hash"] = prev = h->hex();
+  }
+  return events;
+}
+
+TEST_CASE("a fabricated node membership and a head signed by its own node fail") {
+  // Whoever edits the bundle writes node events that add a node of their
+  // own and remove the real ones, each borrowing a real signed transaction;
+  // drops the handover; and builds a log, a state map and a head that fit.
+  Net net;
+  net.custody_story();
+  Json b = net.bundle("E-1");
+  const Json reg = tx_entry(b, "custody.register");
+  PrivateKey evil = key_number(99'999);
+  auto node_event = [&](std::string type, Json data) {
+    return Json{{"network_id", kNet}, {"type", type}, {"tx_id", reg["leaf"]["tx_id"]},
+                {"height", reg["leaf"]["height"]}, {"block_time_ms", b["item"]["events"][0]["block_time_ms"]},
+                {"actor", "inv"}, {"cosigners", Json::array()}, {"data", data}};
+  };
+  b["nodes"]["events"] = rechain(
+      {node_event("add_node", {{"node_id", "evil"}, {"org", "police"}, {"public_key", evil.public_key().hex()}}),
+       node_event("remove_node", {{"node_id", "node1"}}), node_event("remove_node", {{"node_id", "node2"}}),
+       node_event("remove_node", {{"node_id", "node3"}})});
+  std::vector<Json> item;
+  for (const Json& e : b["item"]["events"]) {
+    if (e["type"] != "handover") item.push_back(e);
+  }
+  b["item"]["events"] = rechain(item);
+  Json txs = Json::array();
+  for (const Json& t : b["transactions"]) {
+    if (t["tx"]["function"] != "handover") txs.push_back(t);
+  }
+  b["transactions"] = txs;
+  // A log holding the bundle's leaves, a state map holding its chains.
+  const std::uint64_t size = b["signed_head"]["head"]["log_size"];
+  std::vector<Hash256> leaves(size);
+  for (const Json& t : b["transactions"]) {
+    leaves[t["log_index"].get<std::uint64_t>()] = merkle_leaf_hash(as_bytes(*canonical_json(t["leaf"])));
+  }
+  for (Json& t : b["transactions"]) {
+    Json path = Json::array();
+    for (const Hash256& h : merkle_inclusion_proof(leaves, t["log_index"].get<std::uint64_t>())) {
+      path.push_back(h.hex());
+    }
+    t["inclusion_proof"] = path;
+  }
+  std::vector<std::pair<std::string, Json*>> chains{{"item/E-1", &b["item"]}, {"nodes", &b["nodes"]}};
+  for (Json& i : b["identities"]) chains.emplace_back("identity/" + i["identity_id"].get<std::string>(), &i);
+  std::vector<SmtChange> changes;
+  for (auto& [key, chain] : chains) {
+    const Json& events = (*chain)["events"];
+    if (!events.empty()) changes.push_back({key, ledger::history_head_value(events.back(), events.back()["seq"])});
+  }
+  MemorySmtStore store;
+  auto update = smt_update(store, changes);
+  REQUIRE(update.ok());
+  store.apply(update->writes);
+  for (auto& [key, chain] : chains) (*chain)["state_proof"] = smt_proof_to_json(smt_prove(store, key)->proof);
+  HeadStatement head = *HeadStatement::from_json(b["signed_head"]["head"]);
+  head.log_root = merkle_root(leaves);
+  head.state_root = update->root;
+  b["signed_head"] = SignedHead{head, {sign_head("evil", evil, head)}}.to_json();
+
+  expect_failure(net.verify(b), "event_txs",
+                 "node membership event 0 does not match its transaction");
 }
 
 TEST_CASE("a signer revoked before it signed fails, though the network committed it") {
