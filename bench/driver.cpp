@@ -1,0 +1,195 @@
+#include "bench/driver.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "bench/http.h"
+#include "bench/report.h"
+
+namespace custos::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+// A read token is minted before timing with the longest lifetime a gateway
+// accepts and renewed well before it expires.
+constexpr std::int64_t kTokenTtlS = 600;
+constexpr double kTokenRenewS = 300;
+constexpr double kLateSendS = 0.001;
+constexpr double kRetryAfterMaxS = 1;
+
+Clock::time_point at(Clock::time_point start, double s) {
+  return start + std::chrono::duration_cast<Clock::duration>(Seconds(s));
+}
+
+double since(Clock::time_point start, Clock::time_point t) {
+  return Seconds(t - start).count();
+}
+
+struct Shared {
+  const RunOptions& o;
+  const Workload& workload;
+  Recorder& recorder;
+  Clock::time_point start, end;
+  std::mutex mu;
+  RunSummary summary;
+};
+
+void writer(Shared& sh, int w) {
+  const RunOptions& o = sh.o;
+  const auto& items = sh.workload.per_worker[static_cast<std::size_t>(w)];
+  auto conn =
+      Connection::open(o.gateways[static_cast<std::size_t>(w) % o.gateways.size()], o.timeout_s);
+  if (!conn) return;  // URLs were checked before the run
+  std::vector<std::size_t> next(items.size(), 0);
+  std::vector<bool> live(items.size(), true);
+  const bool open_loop = o.rate_tx_s > 0;
+  const double interval_s = open_loop ? o.concurrency / o.rate_tx_s : 0;
+  const double phase_s = interval_s * w / o.concurrency;
+  std::size_t cursor = 0, retired = 0, late = 0;
+  long k = 0;
+  bool exhausted = false;
+  while (true) {
+    // The next item, round-robin, that is live and has a handover left.
+    std::size_t i = items.size();
+    for (std::size_t step = 0; step < items.size(); ++step) {
+      std::size_t c = (cursor + step) % items.size();
+      if (live[c] && next[c] < items[c].handovers.size()) {
+        i = c;
+        break;
+      }
+    }
+    if (i == items.size()) {
+      exhausted = std::any_of(live.begin(), live.end(), [](bool b) { return b; });
+      break;
+    }
+    cursor = i + 1;
+    Clock::time_point send;
+    if (open_loop) {
+      send = at(sh.start, phase_s + static_cast<double>(k++) * interval_s);
+      if (send >= sh.end) break;
+      std::this_thread::sleep_until(send);
+      if (since(send, Clock::now()) > kLateSendS) ++late;
+    } else {
+      send = Clock::now();
+      if (send >= sh.end) break;
+    }
+    HttpAnswer a = (*conn)->submit_and_wait(items[i].handovers[next[i]]);
+    Clock::time_point done = Clock::now();
+    double t_s = since(sh.start, done);
+    if (committed_ok(a)) {
+      sh.recorder.record(Kind::kCommit, t_s, since(send, done) * 1e3);
+      ++next[i];
+      continue;
+    }
+    sh.recorder.failure("tx: " + failure_kind(a), t_s);
+    if (a.status == 503) {
+      // Not admitted (mempool full, no leader): the same handover is still
+      // the item's next; wait as the node asks, within the run.
+      double wait_s = std::min(a.retry_after_s > 0 ? a.retry_after_s : 0.1, kRetryAfterMaxS);
+      std::this_thread::sleep_until(std::min(sh.end, at(done, wait_s)));
+    } else {
+      // Refused or unknown outcome: who holds the item is no longer known,
+      // so its later handovers (signed for the expected custodian) are dropped.
+      live[i] = false;
+      ++retired;
+    }
+  }
+  std::lock_guard lock(sh.mu);
+  sh.summary.items_retired += retired;
+  sh.summary.sends_late += late;
+  if (exhausted) {
+    double t = since(sh.start, Clock::now());
+    if (!sh.summary.exhausted || t < sh.summary.exhausted_at_s) sh.summary.exhausted_at_s = t;
+    sh.summary.exhausted = true;
+  }
+}
+
+void reader(Shared& sh, Kind kind, double rate, std::vector<std::string> paths, int index) {
+  const RunOptions& o = sh.o;
+  auto conn = Connection::open(o.gateways[static_cast<std::size_t>(index) % o.gateways.size()],
+                               o.timeout_s);
+  if (!conn) return;
+  std::string token = read_token(sh.workload, o.network_id, kTokenTtlS);
+  Clock::time_point minted = Clock::now();
+  const double interval_s = 1 / rate;
+  for (long k = 0;; ++k) {
+    Clock::time_point send = at(sh.start, static_cast<double>(k) * interval_s);
+    if (send >= sh.end) break;
+    std::this_thread::sleep_until(send);
+    if (since(minted, Clock::now()) > kTokenRenewS) {
+      token = read_token(sh.workload, o.network_id, kTokenTtlS);
+      minted = Clock::now();
+    }
+    HttpAnswer a = (*conn)->get(paths[static_cast<std::size_t>(k) % paths.size()], token);
+    Clock::time_point done = Clock::now();
+    if (a.status == 200) {
+      sh.recorder.record(kind, since(sh.start, done), since(send, done) * 1e3);
+    } else {
+      sh.recorder.failure(std::string(kind_name(kind)) + ": " + failure_kind(a),
+                          since(sh.start, done));
+    }
+  }
+}
+
+void progress(Shared& sh, const std::atomic<bool>& done) {
+  std::size_t reads_before = 0;
+  for (int s = 1; !done; ++s) {
+    Clock::time_point tick = at(sh.start, s);
+    while (!done && Clock::now() < tick) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (done) break;
+    std::size_t last = sh.recorder.committed_between(s - 1, s);
+    auto so_far = sh.recorder.latencies(Kind::kCommit, s);
+    Percentiles p = percentiles(so_far);
+    std::size_t reads = sh.recorder.latencies(Kind::kHistory, s).size() +
+                        sh.recorder.latencies(Kind::kVerify, s).size();
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "[%4d s] %7s tx/s committed   so far: %s, p50 %.1f ms, p99 %.1f ms   "
+                  "reads %zu/s   failures %zu\n",
+                  s, with_thousands(static_cast<double>(last)).c_str(),
+                  with_thousands(static_cast<double>(p.count)).c_str(), p.p50_ms, p.p99_ms,
+                  reads - reads_before, sh.recorder.failure_count());
+    reads_before = reads;
+    std::cout << line << std::flush;
+  }
+}
+
+}  // namespace
+
+RunSummary run_load(const RunOptions& o, const Workload& workload, Recorder& recorder) {
+  Shared sh{o, workload, recorder, {}, {}, {}, {}};
+  sh.start = Clock::now();
+  sh.end = at(sh.start, o.duration_s);
+  std::atomic<bool> done{false};
+  std::thread ticker([&] { progress(sh, done); });
+  std::vector<std::thread> threads;
+  for (int w = 0; w < o.concurrency; ++w) threads.emplace_back([&, w] { writer(sh, w); });
+  if (o.reads_per_s > 0) {
+    // Half the reads are item histories (the first 100 events), half are
+    // verdicts; without demo artefacts all are histories.
+    std::vector<std::string> history, verify;
+    for (const auto& id : workload.item_ids) {
+      history.push_back("/v1/evidence/" + id + "/history?limit=100");
+    }
+    for (const auto& a : workload.artefacts) verify.push_back("/v1/artefacts/" + a + "/verify");
+    double history_rate = verify.empty() ? o.reads_per_s : o.reads_per_s / 2;
+    threads.emplace_back(
+        [&, history, history_rate] { reader(sh, Kind::kHistory, history_rate, history, 0); });
+    if (!verify.empty()) {
+      threads.emplace_back(
+          [&, verify] { reader(sh, Kind::kVerify, o.reads_per_s / 2, verify, 1); });
+    }
+  }
+  for (auto& t : threads) t.join();
+  done = true;
+  ticker.join();
+  return sh.summary;
+}
+
+}  // namespace custos::bench

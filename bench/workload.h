@@ -1,0 +1,71 @@
+// The bench's workload, set up on a running network and signed before any
+// timing starts.
+//
+// Setup (not timed), all through the REST gateway with ?wait=commit:
+//  1. the admins of nl-police and nfi-lab (keystores DIR/wallet/<admin>.key,
+//     passphrase $CUSTOS_PASSPHRASE or "custos-demo") enrol `pairs` pairs of
+//     fresh identities, bench-RUN-pol-I (investigator, custodian) and
+//     bench-RUN-lab-I (custodian), RUN a random run id, keys in memory only;
+//  2. bench-RUN-pol-0 opens case C-BENCH-RUN with member org nfi-lab;
+//  3. each item E-BENCH-RUN-W-J is registered by the police identity of its pair.
+// Then every handover is built and signed: item by item, the custodian hands
+// over to the other identity of its pair and back, the receiver co-signing,
+// with declared times that never decrease and stay within the 5 minutes a
+// node accepts ahead of block time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/keys.h"
+#include "core/result.h"
+
+namespace custos::bench {
+
+// A network folder made by ./scripts/run --detach --data DIR.
+struct Network {
+  std::string dir;
+  std::string network_id;             // from genesis.json
+  std::vector<std::string> gateways;  // http://HOST:PORT of every nodeN.json
+  int nodes = 0;                      // nodeN.json files
+  int http_threads = 0;               // smallest http.threads of the nodes (0: unknown)
+};
+// Errors "bad_network_dir" naming the file that is missing or malformed.
+Result<Network> load_network(const std::string& dir);
+
+struct WorkloadOptions {
+  std::string gateway;  // where setup transactions go
+  int workers = 1;
+  int items_per_worker = 8;
+  int pairs = 1;              // identity pairs; items are spread over them
+  std::size_t handovers = 0;  // to pre-sign, spread evenly over the items
+  int threads = 1;            // for submitting setup and signing
+  double timeout_s = 15;
+};
+
+struct ItemLoad {
+  std::string id;
+  std::vector<std::string> handovers;  // signed envelopes (JSON text), in order
+};
+
+struct Workload {
+  std::string run_id;
+  std::vector<std::vector<ItemLoad>> per_worker;  // disjoint item sets
+  std::vector<std::string> item_ids;
+  std::vector<std::string> artefacts;  // demo artefacts found for verify reads
+  std::string reader_identity;         // a case member: reads history and verdicts
+  std::optional<PrivateKey> reader_key;
+  std::size_t handovers = 0;
+  int identities = 0;
+};
+
+// Runs setup and signing; prints what it does on stderr. Errors: the first
+// refused setup transaction, an unreadable keystore, an unreachable gateway.
+Result<Workload> prepare_workload(const Network& network, const WorkloadOptions& options);
+
+// A read token for the reader identity, valid for `ttl_s` (at most 600).
+std::string read_token(const Workload& workload, const std::string& network_id, std::int64_t ttl_s);
+
+}  // namespace custos::bench
