@@ -119,6 +119,15 @@ void legend(std::ostringstream& svg, double x, double y, const char* colour,
       << "</text>\n";
 }
 
+// Two decimals, or two significant digits below 0.1 so a small ratio is not
+// printed as 0.00.
+std::string ratio_text(const Report& r) {
+  double ratio = r.bound_tx_s > 0 ? r.committed_tx_s / r.bound_tx_s : 0;
+  if (ratio >= 0.1 || ratio == 0) return fixed(ratio, 2);
+  int decimals = 1 - static_cast<int>(std::floor(std::log10(ratio)));
+  return fixed(ratio, std::min(decimals, 8));
+}
+
 }  // namespace
 
 std::string with_thousands(double value) {
@@ -166,9 +175,8 @@ void print_report(const Report& r, std::ostream& out) {
         << " s; pass a larger --txs\n";
   }
   out << "ratio: " << with_thousands(r.committed_tx_s) << " tx/s / bound "
-      << with_thousands(r.bound_tx_s)
-      << " tx/s = " << fixed(r.bound_tx_s > 0 ? r.committed_tx_s / r.bound_tx_s : 0, 2)
-      << " (target " << fixed(kTargetRatio, 1) << ")\n";
+      << with_thousands(r.bound_tx_s) << " tx/s = " << ratio_text(r) << " (target "
+      << fixed(kTargetRatio, 1) << ")\n";
 }
 
 Json report_json(const Report& r) {
@@ -244,9 +252,8 @@ std::string report_svg(const Report& r) {
   svg << "<text x='" << width / 2 << "' y='24' text-anchor='middle' font-size='16'>"
       << xml_escape(title) << "</text>\n";
   svg << "<text x='" << width / 2 << "' y='44' text-anchor='middle' font-size='12' fill='#555'>"
-      << xml_escape("ratio " + fixed(r.bound_tx_s > 0 ? r.committed_tx_s / r.bound_tx_s : 0, 2) +
-                    " of the verification bound " + with_thousands(r.bound_tx_s) +
-                    " tx/s (target " + fixed(kTargetRatio, 1) + ")")
+      << xml_escape("ratio " + ratio_text(r) + " of the verification bound " +
+                    with_thousands(r.bound_tx_s) + " tx/s (target " + fixed(kTargetRatio, 1) + ")")
       << "</text>\n";
   axes(svg, lat, "submit-to-commit latency (ms)", "time since start (s)");
   polyline(svg, lat, p50, "#1f77b4");
