@@ -27,6 +27,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& gateway,
                                                    std::to_string(url->port));
   impl->base_path = url->base_path;
   impl->client->set_keep_alive(true);
+  impl->client->set_tcp_nodelay(true);  // as the gateway: no Nagle delay between writes
   impl->client->set_connection_timeout(5, 0);
   auto timeout_us = static_cast<long>(read_timeout_s * 1e6);
   impl->client->set_read_timeout(timeout_us / 1'000'000, timeout_us % 1'000'000);

@@ -139,6 +139,7 @@ Result<HttpReply> http_request(std::string_view method, std::string_view url, st
   client.set_read_timeout(std::chrono::milliseconds(timeouts.read_ms));
   client.set_write_timeout(std::chrono::milliseconds(timeouts.write_ms));
   client.set_keep_alive(false);
+  client.set_tcp_nodelay(true);  // headers and body are separate writes: no Nagle wait between them
   client.set_follow_location(false);
   // The path goes out exactly as given: re-encoding would change what a
   // caller who already percent-encoded an id asked for.
