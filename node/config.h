@@ -8,7 +8,7 @@
 //   "listen": {"host": "127.0.0.1", "port": 8701},
 //   "block": {"txs_max": 500, "bytes_max": 4194304, "wait_ms_max": 20},
 //   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
-//   "http": {"threads": 8, "body_bytes_max": 131072, "commit_wait_ms_max": 10000},
+//   "http": {"threads": 64, "body_bytes_max": 131072, "commit_wait_ms_max": 10000},
 //   "raft": {
 //     "id": 1,
 //     "peers": [{"id": 1, "name": "node1", "host": "127.0.0.1", "port": 7101},
@@ -53,7 +53,7 @@ struct MempoolLimits {
 };
 
 struct HttpLimits {
-  int threads = 8;
+  int threads = 64;
   std::size_t body_bytes_max = 128 << 10;
   std::int64_t commit_wait_ms_max = 10'000;  // ?wait=commit gives up (202) after this
 };

@@ -89,7 +89,7 @@ demo_node_config() {
   "listen": {"host": "127.0.0.1", "port": $2},
   "block": {"txs_max": 500, "bytes_max": 4194304, "wait_ms_max": 5},
   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
-  "http": {"threads": 8, "body_bytes_max": 131072, "commit_wait_ms_max": 10000}
+  "http": {"threads": 64, "body_bytes_max": 131072, "commit_wait_ms_max": 10000}
 }
 JSON
 }
