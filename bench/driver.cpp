@@ -171,11 +171,16 @@ RunSummary run_load(const RunOptions& o, const Workload& workload, Recorder& rec
   std::vector<std::thread> threads;
   for (int w = 0; w < o.concurrency; ++w) threads.emplace_back([&, w] { writer(sh, w); });
   if (o.reads_per_s > 0) {
-    // Half the reads are item histories (the first 100 events), half are
+    // Half the reads are item histories (the first 100 events; of the item
+    // set up with --history-events events when there is one), half are
     // verdicts; without demo artefacts all are histories.
     std::vector<std::string> history, verify;
-    for (const auto& id : workload.item_ids) {
-      history.push_back("/v1/evidence/" + id + "/history?limit=100");
+    if (!workload.history_item.empty()) {
+      history.push_back("/v1/evidence/" + workload.history_item + "/history?limit=100");
+    } else {
+      for (const auto& id : workload.item_ids) {
+        history.push_back("/v1/evidence/" + id + "/history?limit=100");
+      }
     }
     for (const auto& a : workload.artefacts) verify.push_back("/v1/artefacts/" + a + "/verify");
     double history_rate = verify.empty() ? o.reads_per_s : o.reads_per_s / 2;

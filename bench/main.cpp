@@ -46,6 +46,7 @@ struct Options {
   double rate_tx_s = 0;
   double reads_per_s = 0;
   int items_per_worker = 8;
+  int history_events = 100;
   int pairs = 0;
   std::size_t txs = 0;
   int cores = 0;
@@ -153,6 +154,7 @@ int run(const Options& o) {
   wo.gateway = gateways[0];
   wo.workers = o.concurrency;
   wo.items_per_worker = o.items_per_worker;
+  wo.history_events = o.reads_per_s > 0 ? o.history_events : 0;
   wo.pairs = pairs;
   wo.handovers = txs;
   wo.threads = cores;
@@ -194,6 +196,7 @@ int run(const Options& o) {
               {"rate_tx_s", o.rate_tx_s},
               {"reads_per_s", o.reads_per_s},
               {"items_per_worker", o.items_per_worker},
+              {"history_events", o.reads_per_s > 0 ? o.history_events : 0},
               {"timeout_s", o.timeout_s}};
   r.machine = machine_info();
   r.workload = {{"run_id", workload->run_id},
@@ -261,6 +264,10 @@ int main(int argc, char** argv) {
                  "Reads per second beside the writes: half item histories, half artefact "
                  "verdicts (default 0)")
       ->check(CLI::Range(0.0, 1e5));
+  app.add_option("--history-events", o.history_events,
+                 "Events of the item the history reads read, set up before timing (default "
+                 "100; 0: read the writers' items instead)")
+      ->check(CLI::Range(0, 1000));
   app.add_option("--items-per-worker", o.items_per_worker, "Items each writer owns (default 8)")
       ->check(CLI::Range(1, kItemsPerWorkerMax));
   app.add_option("--identities", o.pairs,

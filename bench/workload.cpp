@@ -263,6 +263,46 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
     return st.error();
   }
 
+  // The item history reads read: N events, committed one by one (each
+  // handover needs the one before it).
+  if (o.history_events > 0) {
+    w.history_item = "E-BENCH-" + w.run_id + "-H";
+    std::vector<std::string> chain{signed_envelope(
+        new_tx(nid, "custody", "register",
+               {{"case_id", case_id},
+                {"item_id", w.history_item},
+                {"kind", "physical"},
+                {"description", "bench item read for its history"},
+                {"content_hash", nullptr},
+                {"seal_numbers", Json::array({"BENCH-H"})},
+                {"location", "bench evidence room"},
+                {"seized_at_ms", t0 - 60'000},
+                {"place", "custos-bench"},
+                {"legal_authority_ref", "BENCH-" + w.run_id}}),
+        {&pol_keys[0]})};
+    for (int k = 1; k < o.history_events; ++k) {
+      bool from_pol = k % 2 == 1;
+      Transaction tx = new_tx(nid, "custody", "handover",
+                              {{"item_id", w.history_item},
+                               {"to", from_pol ? lab_ids[0] : pol_ids[0]},
+                               {"purpose", "history length"},
+                               {"location", from_pol ? "lab intake" : "bench evidence room"},
+                               {"seals_intact", true},
+                               {"seal_numbers", Json::array({"BENCH-H"})},
+                               {"condition", "as seized"},
+                               {"declared_at_ms", t0}});
+      chain.push_back(from_pol ? signed_envelope(std::move(tx), {&pol_keys[0], &lab_keys[0]})
+                               : signed_envelope(std::move(tx), {&lab_keys[0], &pol_keys[0]}));
+    }
+    std::cerr << "setup: item " << w.history_item << " with " << o.history_events
+              << " events for the history reads\n";
+    for (const std::string& tx : chain) {
+      if (auto st = submit_all(o.gateway, {tx}, 1, o.timeout_s, "a history item event"); !st) {
+        return st.error();
+      }
+    }
+  }
+
   // Reads: a police identity of the case reads history and verdicts.
   w.reader_identity = pol_ids[0];
   w.reader_key = PrivateKey::from_bytes(pol_keys[0].secret()).value();

@@ -7,7 +7,10 @@
 //     fresh identities, bench-RUN-pol-I (investigator, custodian) and
 //     bench-RUN-lab-I (custodian), RUN a random run id, keys in memory only;
 //  2. bench-RUN-pol-0 opens case C-BENCH-RUN with member org nfi-lab;
-//  3. each item E-BENCH-RUN-W-J is registered by the police identity of its pair.
+//  3. each item E-BENCH-RUN-W-J is registered by the police identity of its pair;
+//  4. with history_events N > 0, one more item E-BENCH-RUN-H gets N events
+//     (its registration and N-1 handovers, committed one after the other):
+//     the item the history reads read, so they read N events.
 // Then every handover is built and signed: item by item, the custodian hands
 // over to the other identity of its pair and back, the receiver co-signing,
 // with declared times that never decrease and stay within the 5 minutes a
@@ -41,6 +44,7 @@ struct WorkloadOptions {
   int items_per_worker = 8;
   int pairs = 1;              // identity pairs; items are spread over them
   std::size_t handovers = 0;  // to pre-sign, spread evenly over the items
+  int history_events = 100;   // events of the item history reads read (0: none)
   int threads = 1;            // for submitting setup and signing
   double timeout_s = 15;
 };
@@ -54,6 +58,7 @@ struct Workload {
   std::string run_id;
   std::vector<std::vector<ItemLoad>> per_worker;  // disjoint item sets
   std::vector<std::string> item_ids;
+  std::string history_item;            // the item of history_events events, or empty
   std::vector<std::string> artefacts;  // demo artefacts found for verify reads
   std::string reader_identity;         // a case member: reads history and verdicts
   std::optional<PrivateKey> reader_key;
