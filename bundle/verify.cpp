@@ -13,6 +13,7 @@
 #include "chaincode/identity.h"
 #include "chaincode/module_kit.h"
 #include "chaincode/registry.h"
+#include "core/json_members.h"
 #include "core/merkle.h"
 #include "core/smt.h"
 #include "core/tx.h"
@@ -65,15 +66,8 @@ void expect_members(const Json& j, std::initializer_list<std::string_view> names
   if (j.size() != names.size()) fail(what + " has members beyond those defined");
 }
 
-// A JSON integer in 0..2^53-1 (parsers give non-negative integers as
-// signed or unsigned alike).
-bool is_count(const Json& j) {
-  return j.is_number_integer() && j.get<std::int64_t>() >= 0 &&
-         j.get<std::int64_t>() <= kJsonIntegerMax;
-}
-
 std::uint64_t expect_count(const Json& j, const std::string& what) {
-  if (!is_count(j)) fail(what + " must be an integer 0..2^53-1");
+  if (!is_json_u53(j)) fail(what + " must be an integer 0..2^53-1");
   return j.get<std::uint64_t>();
 }
 
@@ -431,7 +425,7 @@ class Verifier {
   }
 
   void check_event_height(const Json& e, const std::string& what) {
-    if (!e.contains("height") || !is_count(e["height"])) fail(what + " has no height");
+    if (!e.contains("height") || !is_json_u53(e["height"])) fail(what + " has no height");
     if (e["height"].get<std::uint64_t>() > signed_.head.height) {
       fail(what + " is at height " + std::to_string(e["height"].get<std::uint64_t>()) +
            ", after the head's height " + std::to_string(signed_.head.height) +
@@ -582,7 +576,7 @@ class Verifier {
         const std::string what = c->label + " event " + e["seq"].dump();
         const BundleTx& t = tx_of(e, what);
         if (t.code != "OK") fail(what + ": its tx " + short_hex(t.id.hex()) + " failed with " + t.code);
-        if (!e.contains("height") || !is_count(e["height"]) || !e.contains("type") ||
+        if (!e.contains("height") || !is_json_u53(e["height"]) || !e.contains("type") ||
             !e["type"].is_string() || !e.contains("data")) {
           fail(what + ": lacks its height, type or data");
         }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "core/json_members.h"
 #include "core/merkle.h"
 
 namespace custos {
@@ -13,20 +14,11 @@ Error bad_block(const std::string& what) {
 }
 
 Result<std::uint64_t> get_u53(const Json& j, const char* name) {
-  const Json& v = j.at(name);
-  if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
-      v.get<std::int64_t>() > kJsonIntegerMax) {
-    return bad_block(std::string("\"") + name + "\" must be an integer from 0 to 2^53-1");
-  }
-  return v.get<std::uint64_t>();
+  return json_u53_member(j, name, "bad_block");
 }
 
 Result<Hash256> get_hash(const Json& j, const char* name) {
-  const Json& v = j.at(name);
-  if (!v.is_string()) return bad_block(std::string("\"") + name + "\" must be a string");
-  auto h = Hash256::from_hex(v.get<std::string>());
-  if (!h) return bad_block(std::string("\"") + name + "\": " + h.error().message);
-  return h;
+  return json_hash_member(j, name, "bad_block");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/json_members.h"
+
 namespace custos {
 namespace {
 
@@ -18,22 +20,11 @@ bool has_exactly(const Json& j, std::initializer_list<std::string_view> names) {
 }
 
 Result<Hash256> hash_member(const Json& j, const char* name) {
-  const Json& v = j.at(name);
-  if (!v.is_string()) return bad(std::string("\"") + name + "\" must be 64 hex digits");
-  auto h = Hash256::from_hex(v.get<std::string>());
-  if (!h) return bad(std::string("\"") + name + "\" must be 64 lowercase hex digits");
-  return *h;
+  return json_hash_member(j, name, "bad_head");
 }
 
-// parse_json_strict gives every integer as a signed one, nlohmann's own
-// parser a non-negative one as unsigned: both are accepted.
 Result<std::uint64_t> count_member(const Json& j, const char* name) {
-  const Json& v = j.at(name);
-  bool in_range = v.is_number_unsigned() ? v.get<std::uint64_t>() <= std::uint64_t(kJsonIntegerMax)
-                                         : v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
-                                               v.get<std::int64_t>() <= kJsonIntegerMax;
-  if (!in_range) return bad(std::string("\"") + name + "\" must be an integer 0..2^53-1");
-  return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  return json_u53_member(j, name, "bad_head");
 }
 
 }  // namespace
