@@ -21,13 +21,11 @@ Result<std::uint64_t> json_u53_member(const Json& j, const char* name, std::stri
 
 Result<Hash256> json_hash_member(const Json& j, const char* name, std::string_view code) {
   const Json& v = j.at(name);
-  auto h = v.is_string() ? Hash256::from_hex(v.get<std::string>()) : Result<Hash256>(
-                                                                          make_error("bad_hex", ""));
-  if (!h) {
-    return make_error(std::string(code),
-                      std::string("\"") + name + "\" must be 64 lowercase hex digits");
+  if (v.is_string()) {
+    if (auto h = Hash256::from_hex(v.get<std::string>())) return *h;
   }
-  return *h;
+  return make_error(std::string(code),
+                    std::string("\"") + name + "\" must be 64 lowercase hex digits");
 }
 
 }  // namespace custos
