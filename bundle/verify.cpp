@@ -125,30 +125,6 @@ bool same(const Json& args, const char* arg, const Json& value) {
   return args.contains(arg) ? args.at(arg) == value : value.is_null();
 }
 
-// The item event's data as the custody module builds it from the arguments,
-// where it depends on them alone.
-std::optional<Json> item_event_data(std::string_view type, const Json& args) {
-  Json data = args;
-  data.erase("item_id");
-  if (type == "register") {
-    data.erase("seized_at_ms");
-    if (!data.contains("content_hash")) data["content_hash"] = nullptr;
-    return data;
-  }
-  data.erase("declared_at_ms");
-  if (type == "derive") {
-    return Json{{"child_id", args.value("item_id", Json())},
-                {"kind", args.value("kind", Json())},
-                {"description", args.value("description", Json())},
-                {"content_hash", args.value("content_hash", Json())}};
-  }
-  if (type == "handover" || type == "examine" || type == "exhibit" || type == "release" ||
-      type == "return" || type == "destroy") {
-    return data;
-  }
-  return std::nullopt;  // derived, integrity_check: parts come from state; checked below
-}
-
 std::optional<std::string> item_binding_problem(const std::string& item, const Json& e,
                                                 const Transaction& tx) {
   const std::string type = e.at("type").get<std::string>();
@@ -166,7 +142,7 @@ std::optional<std::string> item_binding_problem(const std::string& item, const J
     return "its declared time is not its transaction's";
   }
   const Json& data = e.at("data");
-  if (auto expected = item_event_data(type, args)) {
+  if (auto expected = chaincode::event_data_from_args(type, args)) {
     if (data != *expected) return "its data is not its transaction's arguments";
   } else if (type == "derived") {
     for (const char* m : {"kind", "description", "content_hash"}) {

@@ -163,14 +163,9 @@ std::optional<ItemRecord> load_item(const StateView& state, std::string_view ite
 
 // --- events -------------------------------------------------------------------------
 
-// The event's "data": the arguments without the item id and the declared time,
-// which the event carries at its top level already.
-Json data_from_args(const Json& args) {
-  Json data = args;
-  data.erase("item_id");
-  data.erase("declared_at_ms");
-  return data;
-}
+// The data of an event whose data is its arguments' (below): for functions
+// whose arguments ArgReader checked, so the value exists.
+Json data_from_args(std::string_view type, const Json& args) { return *event_data_from_args(type, args); }
 
 // Appends the item's next event to out.history and moves the item's head to it.
 void append_event(ItemRecord& item, const Call& call, std::string_view type,
@@ -454,12 +449,9 @@ Outcome register_item(const Call& call, const StateView* state) {
   item.custodian = actor.identity_id;
   item.registered_at_height = call.block.height;
 
-  Json data = call.tx.args;
-  data.erase("item_id");
-  data.erase("seized_at_ms");
-  data["content_hash"] = optional_json(content_hash);  // present even when omitted
   Outcome out;
-  append_event(item, call, "register", seized_at_ms, std::move(data), out);
+  append_event(item, call, "register", seized_at_ms, data_from_args("register", call.tx.args),
+               out);
   kase->item_count += 1;
   out.writes.push_back({item_state_key(item_id), item.to_json()});
   out.writes.push_back({case_state_key(case_id), kase->to_json()});
@@ -509,7 +501,8 @@ Outcome handover(const Call& call, const StateView* state) {
   }
 
   Outcome out;
-  append_event(item, call, "handover", declared_at_ms, data_from_args(call.tx.args), out);
+  append_event(item, call, "handover", declared_at_ms, data_from_args("handover", call.tx.args),
+               out);
   item.custodian = to;
   item.location = location;
   item.seal_numbers = seals;
@@ -536,7 +529,8 @@ Outcome examine(const Call& call, const StateView* state) {
   if (!loaded) return refuse(loaded.error());
   ItemRecord& item = loaded->item;
   Outcome out;
-  append_event(item, call, "examine", declared_at_ms, data_from_args(call.tx.args), out);
+  append_event(item, call, "examine", declared_at_ms, data_from_args("examine", call.tx.args),
+               out);
   out.writes.push_back({item_state_key(item_id), item.to_json()});
   return out;
 }
@@ -575,11 +569,7 @@ Outcome derive(const Call& call, const StateView* state) {
   // then carries that event's hash, so the child is bound to the parent's
   // whole custody history up to and including the moment it was derived.
   Outcome out;
-  append_event(parent, call, "derive", declared_at_ms,
-               Json{{"child_id", item_id},
-                    {"kind", kind},
-                    {"description", description},
-                    {"content_hash", content_hash}},
+  append_event(parent, call, "derive", declared_at_ms, data_from_args("derive", call.tx.args),
                out);
   parent.children.push_back(item_id);
 
@@ -663,7 +653,8 @@ Outcome exhibit(const Call& call, const StateView* state) {
   if (!loaded) return refuse(loaded.error());
   ItemRecord& item = loaded->item;
   Outcome out;
-  append_event(item, call, "exhibit", declared_at_ms, data_from_args(call.tx.args), out);
+  append_event(item, call, "exhibit", declared_at_ms, data_from_args("exhibit", call.tx.args),
+               out);
   out.writes.push_back({item_state_key(item_id), item.to_json()});
   return out;
 }
@@ -715,7 +706,8 @@ Outcome finalise(const Call& call, const StateView* state, std::string_view func
                                "the case");
   }
   Outcome out;
-  append_event(item, call, function, declared_at_ms, data_from_args(call.tx.args), out);
+  append_event(item, call, function, declared_at_ms, data_from_args(function, call.tx.args),
+               out);
   item.status = std::string(final_status);
   out.writes.push_back({item_state_key(item_id), item.to_json()});
   return out;
@@ -750,6 +742,29 @@ constexpr ModuleFunction kCustodyFunctions[] = {
 
 std::unique_ptr<Module> make_custody_module() {
   return make_table_module(kCustodyChaincode, kCustodyFunctions);
+}
+
+std::optional<Json> event_data_from_args(std::string_view type, const Json& args) {
+  if (!args.is_object()) return std::nullopt;
+  Json data = args;
+  data.erase("item_id");
+  if (type == "register") {
+    data.erase("seized_at_ms");
+    if (!data.contains("content_hash")) data["content_hash"] = nullptr;  // present even when omitted
+    return data;
+  }
+  if (type == "derive") {
+    return Json{{"child_id", args.value("item_id", Json())},
+                {"kind", args.value("kind", Json())},
+                {"description", args.value("description", Json())},
+                {"content_hash", args.value("content_hash", Json())}};
+  }
+  if (type == "handover" || type == "examine" || type == "exhibit" || type == "release" ||
+      type == "return" || type == "destroy") {
+    data.erase("declared_at_ms");
+    return data;
+  }
+  return std::nullopt;
 }
 
 }  // namespace custos::chaincode

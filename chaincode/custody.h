@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -65,6 +66,15 @@ std::unique_ptr<Module> make_custody_module();
 inline constexpr std::string_view kEventTag = "custos/event/v1";
 inline constexpr std::string_view kNoPrevEventHash =
     "0000000000000000000000000000000000000000000000000000000000000000";
+
+// An item event's "data" as a transaction of that type with these arguments
+// makes it, where it depends on the arguments alone: the arguments without
+// item_id and the declared time (register: without seized_at_ms, with
+// content_hash null when omitted; derive: {child_id, kind, description,
+// content_hash}). nullopt for "derived" and "integrity_check", whose data
+// also come from state, and for unknown types. The module builds its events
+// with it and the offline bundle verifier checks events against it.
+std::optional<Json> event_data_from_args(std::string_view type, const Json& args);
 
 // The hash of `event`, ignoring any "event_hash" member it has. Errors
 // ("bad_event"): not an object, or not canonically encodable.
