@@ -7,19 +7,8 @@
 #
 #   tests/e2e/bench_smoke.sh BUILD_DIR
 set -euo pipefail
-BUILD=$(cd "${1:?usage: bench_smoke.sh BUILD_DIR}" && pwd)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/scripts/lib.sh"
-source "$ROOT/scripts/demo-lib.sh"
-
-CUSTOS="$BUILD/wallet/custos"
-NODE_BIN="$BUILD/node/custos-node"
+source "$(dirname "$0")/e2e-lib.sh" "${1:-}" bench_smoke.sh
 BENCH="$BUILD/bench/custos-bench"
-DEMO_DIR=$(mktemp -d /tmp/custos-bench-smoke.XXXXXX)
-export CUSTOS_PASSPHRASE=e2e-pass CUSTOS_NETWORK=custos-demo
-trap 'demo_stop_nodes; rm -rf "$DEMO_DIR"' EXIT
-
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 demo_genesis 1
 demo_node_config 1 "$(demo_free_port)"

@@ -12,18 +12,7 @@
 #
 #   tests/e2e/court_bundle.sh BUILD_DIR
 set -euo pipefail
-BUILD=$(cd "${1:?usage: court_bundle.sh BUILD_DIR}" && pwd)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/scripts/lib.sh"
-source "$ROOT/scripts/demo-lib.sh"
-
-CUSTOS="$BUILD/wallet/custos"
-NODE_BIN="$BUILD/node/custos-node"
-DEMO_DIR=$(mktemp -d /tmp/custos-bundle-e2e.XXXXXX)
-export CUSTOS_PASSPHRASE=e2e-pass CUSTOS_NETWORK=custos-demo
-trap 'demo_stop_nodes; rm -rf "$DEMO_DIR"' EXIT
-
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+source "$(dirname "$0")/e2e-lib.sh" "${1:-}" court_bundle.sh
 get() { "$CUSTOS" get "$2" --key "$(demo_key "$1")" --identity "$1" --gateway "$GATEWAY"; }
 
 demo_genesis 3

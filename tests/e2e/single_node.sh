@@ -11,19 +11,7 @@
 #
 #   tests/e2e/single_node.sh BUILD_DIR
 set -euo pipefail
-BUILD=$(cd "${1:?usage: single_node.sh BUILD_DIR}" && pwd)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/scripts/lib.sh"
-source "$ROOT/scripts/demo-lib.sh"
-
-CUSTOS="$BUILD/wallet/custos"
-NODE_BIN="$BUILD/node/custos-node"
-DEMO_DIR=$(mktemp -d /tmp/custos-e2e.XXXXXX)
-export CUSTOS_PASSPHRASE=e2e-pass CUSTOS_NETWORK=custos-demo
-trap 'demo_stop_nodes; rm -rf "$DEMO_DIR"' EXIT
-
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-expect_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
+source "$(dirname "$0")/e2e-lib.sh" "${1:-}" single_node.sh
 
 # get IDENTITY PATH: a read through the client, JSON on stdout.
 get() {
