@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "chaincode/custody.h"
 #include "chaincode/funds.h"
@@ -54,9 +55,32 @@ Registry::Registry() : Registry(builtin_modules()) {}
 
 Registry::Registry(std::vector<std::unique_ptr<Module>> modules) : modules_(std::move(modules)) {}
 
+bool Registry::verify(SignatureUse use, const TxSignature& s, const Hash256& tx_id) const {
+  switch (use) {
+    case SignatureUse::kAdmit:
+      return verified_.verify_and_remember(s.public_key, tx_id.view(), s.signature);
+    case SignatureUse::kExecute:
+      return verified_.verify_once(s.public_key, tx_id.view(), s.signature);
+    case SignatureUse::kCheck:
+      break;
+  }
+  return verify_compact(s.public_key, tx_id.view(), s.signature.compact);
+}
+
+void Registry::verify_ahead(const std::vector<Transaction>& txs, const std::vector<Hash256>& ids,
+                            unsigned threads) const {
+  std::vector<SignatureCheck> checks;
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    for (const auto& s : txs[i].signatures) {
+      checks.push_back({&s.public_key, ids[i].view(), &s.signature});
+    }
+  }
+  custos::verify_ahead(verified_, checks, threads);
+}
+
 template <typename Resolve, typename Run>
 Outcome Registry::dispatch(const Transaction& tx, const Hash256& tx_id, const BlockContext& block,
-                           Resolve resolve, Run run) const {
+                           SignatureUse use, Resolve resolve, Run run) const {
   if (tx.network_id != block.network_id) {
     return Outcome::refuse(code::kWrongNetwork,
                            "transaction is for network \"" + tx.network_id + "\"");
@@ -66,7 +90,7 @@ Outcome Registry::dispatch(const Transaction& tx, const Hash256& tx_id, const Bl
   std::vector<Signer> signers;
   for (std::size_t i = 0; i < tx.signatures.size(); ++i) {
     const auto& s = tx.signatures[i];
-    if (!verify_compact(s.public_key, tx_id.view(), s.signature.compact)) {
+    if (!verify(use, s, tx_id)) {
       return Outcome::refuse(code::kBadSignature,
                              "signature " + std::to_string(i) + " does not verify");
     }
@@ -88,7 +112,7 @@ Outcome Registry::dispatch(const Transaction& tx, const Hash256& tx_id, const Bl
 
 Outcome Registry::admit(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                         const BlockContext& block) const {
-  return dispatch(tx, tx_id, block, signers_from(state),
+  return dispatch(tx, tx_id, block, SignatureUse::kAdmit, signers_from(state),
                   [](const Module& m, const Call& call) { return m.admit(call); });
 }
 
@@ -107,13 +131,14 @@ Outcome Registry::check_static(const Transaction& tx, const Hash256& tx_id,
     }
     return signers[i];
   };
-  return dispatch(tx, tx_id, on_network, given,
+  return dispatch(tx, tx_id, on_network, SignatureUse::kCheck, given,
                   [](const Module& m, const Call& call) { return m.admit(call); });
 }
 
 Outcome Registry::execute(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                           const BlockContext& block) const {
-  return dispatch(tx, tx_id, block, signers_from(state), [&](const Module& m, const Call& call) {
+  return dispatch(tx, tx_id, block, SignatureUse::kExecute, signers_from(state),
+                  [&](const Module& m, const Call& call) {
     Outcome out = m.execute(state, call);
     // A refused tx must change nothing: a module that breaks this is a bug.
     if (!out.ok() && (!out.writes.empty() || !out.history.empty())) std::abort();
@@ -145,9 +170,15 @@ ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry&
   OverlayState state(ledger);
   ledger::BlockEffects effects;
   std::set<Hash256> seen;
+  std::vector<Hash256> ids;
+  ids.reserve(block.txs.size());
+  for (const auto& tx : block.txs) ids.push_back(tx.id());
+  // hardware_concurrency() reads /sys on every call.
+  static const unsigned kThreads = std::max(1u, std::thread::hardware_concurrency());
+  registry.verify_ahead(block.txs, ids, kThreads);
   for (std::size_t i = 0; i < block.txs.size(); ++i) {
     const Transaction& tx = block.txs[i];
-    Hash256 id = tx.id();
+    const Hash256& id = ids[i];
     ledger::TxRecord record{id, block.header.height, static_cast<std::uint32_t>(i), code::kOk, ""};
     if (!seen.insert(id).second || ledger.has_tx(id)) {
       record.code = code::kDuplicateTx;

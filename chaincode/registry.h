@@ -14,6 +14,7 @@
 #include "chaincode/chaincode.h"
 #include "core/block.h"
 #include "core/genesis.h"
+#include "core/verified_signatures.h"
 #include "ledger/ledger.h"
 
 namespace custos::chaincode {
@@ -37,10 +38,12 @@ class Registry {
   Registry();
   explicit Registry(std::vector<std::unique_ptr<Module>> modules);
 
-  // The checks a node makes before a tx enters its mempool.
+  // The checks a node makes before a tx enters its mempool. Signatures that
+  // verify are remembered, so that execute() does not verify them again.
   Outcome admit(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                 const BlockContext& block) const;
-  // The full rules, when the tx's block executes.
+  // The full rules, when the tx's block executes. A signature remembered
+  // from admit() or verify_ahead() counts as verified (and is forgotten).
   Outcome execute(const StateView& state, const Transaction& tx, const Hash256& tx_id,
                   const BlockContext& block) const;
 
@@ -63,13 +66,27 @@ class Registry {
                        const std::vector<Signer>& signers, std::string_view network_id,
                        const BlockContext& block) const;
 
+  // Verifies, across `threads` threads, the signatures of these
+  // transactions (ids[i] is txs[i].id()) that are not remembered already,
+  // and remembers them: a block's signatures before it executes one
+  // transaction at a time.
+  void verify_ahead(const std::vector<Transaction>& txs, const std::vector<Hash256>& ids,
+                    unsigned threads) const;
+
  private:
+  enum class SignatureUse { kAdmit, kExecute, kCheck };
   // The shared checks; resolve(i, key) gives signature i's signer or an error
   // whose code is the result code.
   template <typename Resolve, typename Run>
   Outcome dispatch(const Transaction& tx, const Hash256& tx_id, const BlockContext& block,
-                   Resolve resolve, Run run) const;
+                   SignatureUse use, Resolve resolve, Run run) const;
+  bool verify(SignatureUse use, const TxSignature& s, const Hash256& tx_id) const;
+
   std::vector<std::unique_ptr<Module>> modules_;
+  // Signatures verified at admission or ahead of a block, until their
+  // transaction executes. Caching changes how fast, never what, a node
+  // decides (core/verified_signatures.h).
+  mutable VerifiedSignatures verified_;
 };
 
 // Executes the transactions of `block` in order over the ledger's committed
