@@ -494,7 +494,7 @@ void Gateway::install_routes() {
     const node::Counters& c = node_.counters();
     auto head = node_.ledger().head();
     std::string out;
-    auto metric = [&out](const char* name, const char* type, const char* help, std::uint64_t v,
+    auto metric = [&out](const char* name, const char* type, const char* help, auto v,
                          const char* labels = "") {
       out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
       out += std::string(name) + labels + " " + std::to_string(v) + "\n";
@@ -511,6 +511,13 @@ void Gateway::install_routes() {
            c.txs_busy.load());
     metric("custos_blocks_committed_total", "counter", "Blocks committed since start.",
            c.blocks_committed.load());
+    auto seconds = [](std::uint64_t us) { return static_cast<double>(us) / 1e6; };
+    metric("custos_block_execute_seconds_total", "counter",
+           "Time spent running blocks' transactions.", seconds(c.execute_us.load()));
+    metric("custos_block_commit_seconds_total", "counter",
+           "Time spent writing blocks to the ledger.", seconds(c.commit_us.load()));
+    metric("custos_block_sign_seconds_total", "counter",
+           "Time spent signing and storing new heads.", seconds(c.sign_us.load()));
     const node::HeadSignerStats& h = node_.head_signer_stats();
     metric("custos_heads_signed_total", "counter", "Heads this node signed since start.",
            h.signed_heads.load());

@@ -24,6 +24,7 @@ HeadSigner::HeadSigner(std::string node_id, std::string network_id, std::optiona
     : node_id_(std::move(node_id)),
       network_id_(std::move(network_id)),
       key_(std::move(key)),
+      public_key_(key_ ? std::optional<PublicKey>(key_->public_key()) : std::nullopt),
       ledger_(ledger) {
   // The latest quorum among the last heights signed before a restart.
   if (auto last = ledger_.last_head_signature_height()) {
@@ -38,13 +39,23 @@ HeadSigner::HeadSigner(std::string node_id, std::string network_id, std::optiona
 }
 
 std::optional<HeadStatement> HeadSigner::statement(std::uint64_t height) const {
+  HeadStatement s;
+  s.network_id = network_id_;
+  s.height = height;
+  // The head just applied (every block, so the hot case) holds it all;
+  // older heights read their block back.
+  if (auto head = ledger_.head(); head && head->height == height) {
+    s.block_hash = head->block_hash;
+    s.results_hash = head->results_hash;
+    s.log_size = head->log_size;
+    s.log_root = head->log_root;
+    s.state_root = head->state_root;
+    return s;
+  }
   auto block = ledger_.block(height);
   auto results = ledger_.results_hash(height);
   auto roots = ledger_.roots(height);
   if (!block || !results || !roots) return std::nullopt;
-  HeadStatement s;
-  s.network_id = network_id_;
-  s.height = height;
   s.block_hash = block->header.hash();
   s.results_hash = *results;
   s.log_size = roots->log_size;
@@ -68,7 +79,7 @@ std::optional<HeadSignature> HeadSigner::on_applied(std::uint64_t height) {
   chaincode::LedgerStateView state(ledger_);
   auto members = chaincode::node_members_at(state, height);
   const chaincode::NodeMember* self = find_member(members, node_id_);
-  if (self && key_ && self->public_key == key_->public_key()) {
+  if (self && key_ && self->public_key == *public_key_) {
     if (auto s = cached_statement(height)) {
       own = sign_head(node_id_, *key_, *s);
       if (auto stored = ledger_.put_head_signature(height, *own); !stored) {

@@ -83,6 +83,7 @@ class HeadSigner {
   const std::string node_id_;
   const std::string network_id_;
   const std::optional<PrivateKey> key_;
+  const std::optional<PublicKey> public_key_;  // key_'s, derived once
   ledger::Ledger& ledger_;
   HeadSignerStats stats_;
 

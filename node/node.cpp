@@ -196,17 +196,32 @@ std::optional<ledger::TxRecord> Node::wait_for_commit(const Hash256& tx_id,
   }
 }
 
+namespace {
+
+std::uint64_t micros_since(std::chrono::steady_clock::time_point& from) {
+  auto now = std::chrono::steady_clock::now();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - from).count();
+  from = now;
+  return static_cast<std::uint64_t>(us);
+}
+
+}  // namespace
+
 void Node::apply(const Block& block) {
+  auto t = std::chrono::steady_clock::now();
   ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block);
+  counters_.execute_us += micros_since(t);
   if (auto s = ledger_->commit_block(block, effects); !s) {
     std::fprintf(stderr, "custos-node: FATAL: cannot commit block %llu: %s\n",
                  static_cast<unsigned long long>(block.header.height), s.error().message.c_str());
     std::abort();
   }
+  counters_.commit_us += micros_since(t);
   counters_.blocks_committed++;
   if (auto sig = head_signer_->on_applied(block.header.height)) {
     orderer_->gossip_head_signature(block.header.height, *sig);
   }
+  counters_.sign_us += micros_since(t);
   for (const auto& t : effects.txs) {
     (t.code == chaincode::code::kOk ? counters_.txs_committed_ok
                                     : counters_.txs_committed_failed)++;

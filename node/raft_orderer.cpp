@@ -538,7 +538,12 @@ void RaftOrderer::apply_entry(const Entry& entry) {
     return;
   }
   if (entry.type != EntryType::normal) return;
-  auto block = decode_block(entry.payload);
+  const bool own = proposed_ && proposed_->block && entry.index == proposed_->index &&
+                   std::equal(entry.payload.begin(), entry.payload.end(),
+                              proposed_->payload.begin(), proposed_->payload.end());
+  Result<Block> block = own ? Result<Block>(std::move(*proposed_->block))
+                            : decode_block(entry.payload);
+  if (own) proposed_->block.reset();
   if (!block) {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                   ": not a block: " + block.error().message);
@@ -572,7 +577,11 @@ void RaftOrderer::apply_entry(const Entry& entry) {
   }
   std::vector<Hash256> ids;
   ids.reserve(block->txs.size());
-  for (const auto& tx : block->txs) ids.push_back(tx.id());
+  if (own) {
+    for (const auto& [tx, id] : proposed_->txs) ids.push_back(id);
+  } else {
+    for (const auto& tx : block->txs) ids.push_back(tx.id());
+  }
   applier_.apply(*block);
   mempool_.forget(ids);
   std::lock_guard lock(in_mu_);
@@ -674,7 +683,7 @@ void RaftOrderer::maybe_propose_block() {
     }
     return;
   }
-  proposed_ = Proposed{raft_->last_index(), std::move(batch)};
+  proposed_ = Proposed{raft_->last_index(), std::move(batch), std::move(block), std::move(text)};
 }
 
 void RaftOrderer::settle_proposal() {

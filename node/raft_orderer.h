@@ -167,6 +167,11 @@ class RaftOrderer : public Orderer {
   struct Proposed {
     std::uint64_t index = 0;
     std::vector<std::pair<Transaction, Hash256>> txs;
+    // The block as proposed, and its log entry's payload: applying its own
+    // proposal, the leader takes the block from here instead of parsing it
+    // back (until then; moved out when applied).
+    std::optional<Block> block;
+    std::string payload;
   };
   std::optional<Proposed> proposed_;
   Clock::time_point transfer_until_{};  // no proposals while handing over
