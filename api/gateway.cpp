@@ -425,7 +425,7 @@ void Gateway::install_routes() {
           if (!item) return;
           auto page = history_page(node_.ledger(), chaincode::item_state_key(id), "item_id", id,
                                    *item, req, res);
-          if (page) send_json(res, 200, *page);
+          if (page) send_json_text(res, 200, std::move(*page));
         });
 
   // The court bundle (docs/verification.md): built at the current head,

@@ -20,6 +20,8 @@ namespace custos::api {
 
 // A JSON answer with status.
 void send_json(httplib::Response& res, int status, const Json& body);
+// An answer whose JSON text the caller built.
+void send_json_text(httplib::Response& res, int status, std::string text);
 
 // An application/problem+json answer (RFC 9457) with a stable "code";
 // `extra` members are added unless they would replace a standard one.
@@ -52,11 +54,13 @@ std::optional<std::size_t> page_limit(const httplib::Request& req, httplib::Resp
 
 // One page of the history of `record` (an item, an artefact), kept under
 // `history_key`, from ?from= and ?limit=: {<id_member>: id, "event_count",
-// "head_event_hash", "events": [...], "next_from": seq or null}. Sends 400
-// and returns nullopt on bad parameters.
-std::optional<Json> history_page(const ledger::Ledger& ledger, const std::string& history_key,
-                                 const char* id_member, const std::string& id, const Json& record,
-                                 const httplib::Request& req, httplib::Response& res);
+// "head_event_hash", "events": [...], "next_from": seq or null}, as JSON
+// text (the events as stored). Sends 400 and returns nullopt on bad
+// parameters.
+std::optional<std::string> history_page(const ledger::Ledger& ledger,
+                                        const std::string& history_key, const char* id_member,
+                                        const std::string& id, const Json& record,
+                                        const httplib::Request& req, httplib::Response& res);
 
 // One page of the records an index lists, from ?after= and ?limit=: the index
 // rows under `index_prefix` (keyed index_prefix + record id) each name a

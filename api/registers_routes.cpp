@@ -79,7 +79,7 @@ void install_registers_routes(httplib::Server& s, node::Node& node) {
     if (!a) return;
     auto page = history_page(node.ledger(), chaincode::artefact_history_key(id), "artefact_id", id,
                              *a, req, res);
-    if (page) send_json(res, 200, *page);
+    if (page) send_json_text(res, 200, std::move(*page));
   });
 
   s.Get(R"(/v1/artefacts/([^/]+)/verify)", [&node](const Request& req, Response& res) {

@@ -196,6 +196,10 @@ class Ledger {
   // Cost is O(limit + log n) whatever the size of the ledger.
   virtual std::vector<HistoryAppend> history(std::string_view key, std::uint64_t from_seq,
                                              std::size_t limit) const = 0;
+  // The same events as their stored text (canonical JSON), unparsed: for
+  // answers that pass them on as they are.
+  virtual std::vector<std::string> history_texts(std::string_view key, std::uint64_t from_seq,
+                                                 std::size_t limit) const = 0;
 
   // --- head signatures ---------------------------------------------------------
   // Node signatures of head statements (core/signed_head.h), kept beside the

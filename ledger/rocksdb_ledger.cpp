@@ -655,22 +655,18 @@ class RocksLedger final : public Ledger {
   std::vector<HistoryAppend> history(std::string_view key, std::uint64_t from_seq,
                                      std::size_t limit) const override {
     std::vector<HistoryAppend> out;
-    // Writes refuse such keys, so none has a history; answering (rather than
-    // aborting) keeps a crafted request from stopping the node.
-    if (limit == 0 || key.find('\0') != std::string_view::npos) return out;
-    const std::string prefix = history_prefix(key);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kHistory]));
-    for (it->Seek(slice(prefix + be64(from_seq))); it->Valid() && out.size() < limit; it->Next()) {
-      std::string_view k = view(it->key());
-      if (!k.starts_with(prefix)) break;
-      if (k.size() != prefix.size() + 8) die("corrupt history key of \"" + std::string(key) + "\"");
-      HistoryAppend a;
-      a.key = std::string(key);
-      a.seq = from_be64(k.substr(prefix.size()));
-      a.event = parse_stored(view(it->value()), "history event of \"" + a.key + "\"");
-      out.push_back(std::move(a));
-    }
-    check_iterator(*it, "reading history");
+    for_each_event(key, from_seq, limit, [&](std::uint64_t seq, std::string_view text) {
+      out.push_back({std::string(key), seq,
+                     parse_stored(text, "history event of \"" + std::string(key) + "\"")});
+    });
+    return out;
+  }
+
+  std::vector<std::string> history_texts(std::string_view key, std::uint64_t from_seq,
+                                         std::size_t limit) const override {
+    std::vector<std::string> out;
+    for_each_event(key, from_seq, limit,
+                   [&](std::uint64_t, std::string_view text) { out.emplace_back(text); });
     return out;
   }
 
@@ -756,6 +752,26 @@ class RocksLedger final : public Ledger {
     if (out.empty()) return false;
     out.back() = static_cast<char>(static_cast<unsigned char>(out.back()) + 1);
     return true;
+  }
+
+  // Calls f(seq, stored text) for the events of `key` with seq >= from_seq,
+  // oldest first, at most `limit`.
+  template <typename F>
+  void for_each_event(std::string_view key, std::uint64_t from_seq, std::size_t limit,
+                      F f) const {
+    // Writes refuse such keys, so none has a history; answering (rather than
+    // aborting) keeps a crafted request from stopping the node.
+    if (limit == 0 || key.find('\0') != std::string_view::npos) return;
+    const std::string prefix = history_prefix(key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kHistory]));
+    std::size_t n = 0;
+    for (it->Seek(slice(prefix + be64(from_seq))); it->Valid() && n < limit; it->Next(), ++n) {
+      std::string_view k = view(it->key());
+      if (!k.starts_with(prefix)) break;
+      if (k.size() != prefix.size() + 8) die("corrupt history key of \"" + std::string(key) + "\"");
+      f(from_be64(k.substr(prefix.size())), view(it->value()));
+    }
+    check_iterator(*it, "reading history");
   }
 
   static std::uint64_t next_history_seq(rocksdb::Iterator& it, std::string_view key) {

@@ -349,6 +349,17 @@ TEST_CASE("history pages by seq and keeps keys that prefix each other apart") {
   CHECK(l->history("item/E-1", 0, 0).empty());
   CHECK(l->history(std::string("item/E-1\0", 9), 0, 100).empty());
 
+  // The same events as their stored canonical text, for answers that pass
+  // them on unparsed.
+  auto texts = l->history_texts("item/E-1", 1, 3);
+  REQUIRE(texts.size() == 3);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    CHECK(texts[i] == canonical_json(Json{{"key", "item/E-1"}, {"seq", i + 1}}).value());
+  }
+  CHECK(l->history_texts("item/E", 0, 100).empty());
+  CHECK(l->history_texts("item/E-1", 0, 0).empty());
+  CHECK(l->history_texts(std::string("item/E-1\0", 9), 0, 100).empty());
+
   Seqs paged;
   std::uint64_t from = 0;
   for (;;) {
