@@ -346,6 +346,57 @@ class ScopedSnapshot {
   const rocksdb::Snapshot* snapshot_;
 };
 
+// Parsed world-state values (absent ones too), so that records every
+// transaction reads (identities, keys, cases) are not read and parsed again
+// each time. Exact, never stale: a commit drops the keys it writes before
+// writing, and a read fills in a value only if no commit began or ran while
+// it read. Bounded: emptied when full. Thread-safe.
+class StateCache {
+ public:
+  struct Seen {
+    std::uint64_t generation;
+    bool writing;
+  };
+
+  std::optional<std::optional<Json>> find(std::string_view key) const {
+    std::lock_guard lock(mu_);
+    auto it = values_.find(key);
+    if (it == values_.end()) return std::nullopt;
+    return it->second;
+  }
+  Seen generation() const {
+    std::lock_guard lock(mu_);
+    return {generation_, writing_};
+  }
+  // `value` was read from the database after generation() returned `seen`.
+  void insert(std::string_view key, const std::optional<Json>& value, Seen seen) {
+    std::lock_guard lock(mu_);
+    if (seen.writing || writing_ || seen.generation != generation_) return;
+    if (values_.size() >= kEntriesMax) values_.clear();
+    values_.emplace(std::string(key), value);
+  }
+  void begin_write(const std::vector<StateWrite>& writes) {
+    std::lock_guard lock(mu_);
+    writing_ = true;
+    ++generation_;
+    for (const auto& w : writes) {
+      if (auto it = values_.find(w.key); it != values_.end()) values_.erase(it);
+    }
+  }
+  void end_write() {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    ++generation_;
+  }
+
+ private:
+  static constexpr std::size_t kEntriesMax = 100'000;
+  mutable std::mutex mu_;
+  std::map<std::string, std::optional<Json>, std::less<>> values_;
+  std::uint64_t generation_ = 0;
+  bool writing_ = false;
+};
+
 class RocksLedger final : public Ledger {
  public:
   RocksLedger(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
@@ -364,9 +415,8 @@ class RocksLedger final : public Ledger {
   RocksLedger& operator=(const RocksLedger&) = delete;
 
   std::optional<Head> head() const override {
-    auto text = read(kMeta, kHeadKey);
-    if (!text) return std::nullopt;
-    return decode_head(*text);
+    std::lock_guard lock(head_mu_);
+    return head_;
   }
 
   std::optional<Block> block(std::uint64_t height) const override {
@@ -529,14 +579,18 @@ class RocksLedger final : public Ledger {
     const ChainRoots roots{log_size, *log_root, state_root};
     put(kMeta, results_key(height), raw(effects.results_hash));
     put(kMeta, roots_key(height), encode_roots(roots));
-    put(kMeta, kHeadKey,
-        encode_head(Head{height, block.header.hash(), effects.results_hash,
-                         block.header.timestamp_ms, log_size, *log_root, state_root}));
+    const Head new_head{height,   block.header.hash(), effects.results_hash,
+                        block.header.timestamp_ms, log_size, *log_root, state_root};
+    put(kMeta, kHeadKey, encode_head(new_head));
 
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_writes;
+    state_cache_.begin_write(effects.writes);
     auto s = db_->Write(wo, &batch);
+    state_cache_.end_write();
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
+    std::lock_guard head_lock(head_mu_);
+    head_ = new_head;
     return ok_status();
   }
 
@@ -616,9 +670,13 @@ class RocksLedger final : public Ledger {
   bool has_tx(const Hash256& tx_id) const override { return read(kTxs, raw(tx_id)).has_value(); }
 
   std::optional<Json> get(std::string_view key) const override {
+    if (auto hit = state_cache_.find(key)) return std::move(*hit);
+    const auto seen = state_cache_.generation();
     auto text = read(kState, key);
-    if (!text) return std::nullopt;
-    return parse_stored(*text, "state value of \"" + std::string(key) + "\"");
+    std::optional<Json> value;
+    if (text) value = parse_stored(*text, "state value of \"" + std::string(key) + "\"");
+    state_cache_.insert(key, value, seen);
+    return value;
   }
 
   std::vector<std::pair<std::string, Json>> scan(std::string_view prefix,
@@ -725,6 +783,11 @@ class RocksLedger final : public Ledger {
 
   // Stamps a new database with kFormat; refuses one written in another
   // layout version rather than misreading it.
+  // After check_format(): reads the committed head, which head() then serves.
+  void load_head() {
+    if (auto text = read(kMeta, kHeadKey)) head_ = decode_head(*text);
+  }
+
   Status check_format() {
     std::string format;
     auto s = db_->Get(rocksdb::ReadOptions(), handles_[kMeta], slice(kFormatKey), &format);
@@ -800,6 +863,10 @@ class RocksLedger final : public Ledger {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   const LedgerOptions options_;
   std::mutex commit_mutex_;
+  // The committed head, read once at open and replaced by each commit.
+  mutable std::mutex head_mu_;
+  std::optional<Head> head_;
+  mutable StateCache state_cache_;
 };
 
 rocksdb::ColumnFamilyOptions column_family_options(const std::shared_ptr<rocksdb::Cache>& cache) {
@@ -903,6 +970,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
 
   auto format = ledger->check_format();
   if (!format) return make_error("ledger_io", dir.string() + ": " + format.error().message);
+  ledger->load_head();
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
 

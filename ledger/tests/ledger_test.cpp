@@ -247,6 +247,30 @@ TEST_CASE("the tx index finds each transaction's block, position and result") {
   }
 }
 
+TEST_CASE("reads during commits never go back to an older value (the state cache)") {
+  TempDir dir;
+  auto l = open_ok(dir.path());
+  constexpr int kCommits = 300;
+  std::atomic<bool> done{false};
+  std::atomic<int> went_back{0}, reads{0};
+  std::thread reader([&] {
+    int last = -1;
+    while (!done) {
+      auto v = l->get("n");
+      int now = v ? v->get<int>() : -1;
+      if (now < last) went_back++;
+      last = now;
+      reads++;
+    }
+  });
+  for (int i = 0; i < kCommits; ++i) commit_effects(*l, {{"n", Json(i)}});
+  done = true;
+  reader.join();
+  CHECK(went_back == 0);
+  CHECK(reads > 0);
+  CHECK(l->get("n") == Json(kCommits - 1));
+}
+
 TEST_CASE("state writes apply in order: later writes to a key win, nullopt deletes") {
   TempDir dir;
   auto l = open_ok(dir.path());
@@ -267,6 +291,9 @@ TEST_CASE("state writes apply in order: later writes to a key win, nullopt delet
   CHECK(l->get("a") == Json(3));
   CHECK_FALSE(l->get("d").has_value());
   CHECK_FALSE(l->get("e").has_value());
+  // A key read while absent (and cached so) is seen once written.
+  commit_effects(*l, {{"never", Json(7)}});
+  CHECK(l->get("never") == Json(7));
 
   // Keys are bytes: a 0x00 or a 0xff inside a state key is just another byte.
   std::string odd_key("k\0\xff", 3);
