@@ -66,7 +66,10 @@ void send_problem(Response& res, int status, const std::string& problem_code,
     if (!p.contains(it.key())) p[it.key()] = it.value();
   }
   res.status = status;
-  res.set_content(p.dump(2) + "\n", "application/problem+json");
+  // A detail may quote the request (a parser's "last read: ..."), which need
+  // not be UTF-8; dump() would throw on it and turn a 400 into a 500.
+  res.set_content(p.dump(2, ' ', false, Json::error_handler_t::replace) + "\n",
+                  "application/problem+json");
 }
 
 // HTTP status for a chaincode result code: the request was understood but

@@ -40,6 +40,22 @@ struct Shared {
   RunSummary summary;
 };
 
+// The outcome of each handover sent: one request with all of them (batch
+// route), or with the one (single route, as before batches existed).
+std::vector<BatchOutcome> send(Connection& conn, const std::vector<const std::string*>& handovers,
+                               bool batch_route, double& retry_after_s) {
+  if (batch_route) {
+    HttpAnswer a = conn.submit_batch_and_wait(handovers);
+    retry_after_s = a.retry_after_s;
+    return batch_outcomes(a, handovers.size());
+  }
+  HttpAnswer a = conn.submit_and_wait(*handovers.front());
+  retry_after_s = a.retry_after_s;
+  if (committed_ok(a)) return {{BatchOutcome::Kind::kCommitted, ""}};
+  auto kind = a.status == 503 ? BatchOutcome::Kind::kBusy : BatchOutcome::Kind::kFailed;
+  return {{kind, failure_kind(a)}};
+}
+
 void writer(Shared& sh, int w) {
   const RunOptions& o = sh.o;
   const auto& items = sh.workload.per_worker[static_cast<std::size_t>(w)];
@@ -49,55 +65,74 @@ void writer(Shared& sh, int w) {
   std::vector<std::size_t> next(items.size(), 0);
   std::vector<bool> live(items.size(), true);
   const bool open_loop = o.rate_tx_s > 0;
-  const double interval_s = open_loop ? o.concurrency / o.rate_tx_s : 0;
+  const std::size_t batch = static_cast<std::size_t>(std::max(1, o.batch));
+  const double interval_s =
+      open_loop ? o.concurrency * static_cast<double>(batch) / o.rate_tx_s : 0;
   const double phase_s = interval_s * w / o.concurrency;
   std::size_t cursor = 0, retired = 0, late = 0;
   long k = 0;
   bool exhausted = false;
+  std::vector<std::size_t> chosen;
+  std::vector<const std::string*> handovers;
   while (true) {
-    // The next item, round-robin, that is live and has a handover left.
-    std::size_t i = items.size();
-    for (std::size_t step = 0; step < items.size(); ++step) {
+    // The next items, round-robin, that are live and have a handover left:
+    // up to `batch` of them, each at most once.
+    chosen.clear();
+    handovers.clear();
+    for (std::size_t step = 0; step < items.size() && chosen.size() < batch; ++step) {
       std::size_t c = (cursor + step) % items.size();
       if (live[c] && next[c] < items[c].handovers.size()) {
-        i = c;
-        break;
+        chosen.push_back(c);
+        handovers.push_back(&items[c].handovers[next[c]]);
       }
     }
-    if (i == items.size()) {
+    if (chosen.empty()) {
       exhausted = std::any_of(live.begin(), live.end(), [](bool b) { return b; });
       break;
     }
-    cursor = i + 1;
-    Clock::time_point send;
+    cursor = chosen.back() + 1;
+    Clock::time_point send_at;
     if (open_loop) {
-      send = at(sh.start, phase_s + static_cast<double>(k++) * interval_s);
-      if (send >= sh.end) break;
-      std::this_thread::sleep_until(send);
-      if (since(send, Clock::now()) > kLateSendS) ++late;
+      send_at = at(sh.start, phase_s + static_cast<double>(k++) * interval_s);
+      if (send_at >= sh.end) break;
+      std::this_thread::sleep_until(send_at);
+      if (since(send_at, Clock::now()) > kLateSendS) ++late;
     } else {
-      send = Clock::now();
-      if (send >= sh.end) break;
+      send_at = Clock::now();
+      if (send_at >= sh.end) break;
     }
-    HttpAnswer a = (*conn)->submit_and_wait(items[i].handovers[next[i]]);
+    double retry_after_s = 0;
+    std::vector<BatchOutcome> outcomes = send(**conn, handovers, batch > 1, retry_after_s);
     Clock::time_point done = Clock::now();
     double t_s = since(sh.start, done);
-    if (committed_ok(a)) {
-      sh.recorder.record(Kind::kCommit, t_s, since(send, done) * 1e3);
-      ++next[i];
-      continue;
+    bool busy = false;
+    for (std::size_t j = 0; j < chosen.size(); ++j) {
+      std::size_t i = chosen[j];
+      switch (outcomes[j].kind) {
+        case BatchOutcome::Kind::kCommitted:
+          sh.recorder.record(Kind::kCommit, t_s, since(send_at, done) * 1e3);
+          ++next[i];
+          break;
+        case BatchOutcome::Kind::kBusy:
+          // Not admitted (mempool full, no leader): the same handover is
+          // still the item's next.
+          sh.recorder.failure("tx: " + outcomes[j].failure, t_s);
+          busy = true;
+          break;
+        case BatchOutcome::Kind::kFailed:
+          // Refused or unknown outcome: who holds the item is no longer
+          // known, so its later handovers (signed for the expected
+          // custodian) are dropped.
+          sh.recorder.failure("tx: " + outcomes[j].failure, t_s);
+          live[i] = false;
+          ++retired;
+          break;
+      }
     }
-    sh.recorder.failure("tx: " + failure_kind(a), t_s);
-    if (a.status == 503) {
-      // Not admitted (mempool full, no leader): the same handover is still
-      // the item's next; wait as the node asks, within the run.
-      double wait_s = std::min(a.retry_after_s > 0 ? a.retry_after_s : 0.1, kRetryAfterMaxS);
+    if (busy) {
+      // Wait as the node asks, within the run.
+      double wait_s = std::min(retry_after_s > 0 ? retry_after_s : 0.1, kRetryAfterMaxS);
       std::this_thread::sleep_until(std::min(sh.end, at(done, wait_s)));
-    } else {
-      // Refused or unknown outcome: who holds the item is no longer known,
-      // so its later handovers (signed for the expected custodian) are dropped.
-      live[i] = false;
-      ++retired;
     }
   }
   std::lock_guard lock(sh.mu);

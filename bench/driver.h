@@ -5,10 +5,14 @@
 // Each writer owns one keep-alive connection (gateways taken round-robin) and
 // a disjoint set of items: an item's next handover is sent only after the
 // previous one committed, since it names the new custodian as actor.
-// Closed loop: a writer sends its next handover when the previous answer
-// arrives. Open loop (rate > 0): writer w sends at start + (k + w/N) * N/rate
-// and latency counts from that scheduled time, so a stalled gateway shows up
-// in the latency instead of silently lowering the offered load.
+// With batch B > 1 a writer sends the next handover of up to B of its items
+// (distinct items, each idle: its previous handover committed) in one POST
+// /v1/transactions/batch?wait=commit, and each committed one counts the
+// request's latency. Closed loop: a writer sends its next request when the
+// previous answer arrives. Open loop (rate > 0): writer w sends its k-th at
+// start + (k + w/N) * N*B/rate and latency counts from that scheduled time,
+// so a stalled gateway shows up in the latency instead of silently lowering
+// the offered load.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +30,7 @@ struct RunOptions {
   int concurrency = 4;
   double duration_s = 10;
   double rate_tx_s = 0;  // 0: closed loop
+  int batch = 1;         // handovers per request; 1: POST /v1/transactions
   double reads_per_s = 0;
   double timeout_s = 15;
 };

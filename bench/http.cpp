@@ -62,6 +62,18 @@ HttpAnswer Connection::submit_and_wait(const std::string& envelope_json) {
                                        envelope_json, "application/json"));
 }
 
+HttpAnswer Connection::submit_batch_and_wait(const std::vector<const std::string*>& envelopes) {
+  // The envelopes are JSON texts already: joined, not parsed and dumped again.
+  std::string body = R"({"transactions":[)";
+  for (std::size_t i = 0; i < envelopes.size(); ++i) {
+    if (i > 0) body += ',';
+    body += *envelopes[i];
+  }
+  body += "]}";
+  return answer_of(impl_->client->Post(impl_->base_path + "/v1/transactions/batch?wait=commit",
+                                       body, "application/json"));
+}
+
 HttpAnswer Connection::get(const std::string& path, const std::string& token) {
   httplib::Headers headers{{"Authorization", "Bearer " + token}};
   return answer_of(impl_->client->Get(impl_->base_path + path, headers));
@@ -96,6 +108,42 @@ std::string failure_detail(const HttpAnswer& answer) {
     return j["detail"].get<std::string>();
   }
   return answer.body.substr(0, 200);
+}
+
+std::vector<BatchOutcome> batch_outcomes(const HttpAnswer& answer, std::size_t count) {
+  using Kind = BatchOutcome::Kind;
+  auto j = answer.status == 200 ? Json::parse(answer.body, nullptr, false) : Json();
+  if (!j.is_object() || !j.contains("results") || !j["results"].is_array() ||
+      j["results"].size() != count) {
+    std::string kind =
+        answer.status == 200 ? "HTTP 200 without one result per transaction" : failure_kind(answer);
+    return std::vector<BatchOutcome>(count, BatchOutcome{Kind::kFailed, kind});
+  }
+  std::vector<BatchOutcome> out;
+  out.reserve(count);
+  auto text = [](const Json& r, const char* name) {
+    return r.is_object() && r.contains(name) && r[name].is_string() ? r[name].get<std::string>()
+                                                                    : std::string();
+  };
+  for (const Json& r : j["results"]) {
+    std::string status = text(r, "status");
+    std::string code = text(r, "code");
+    if (status == "committed" && code == "OK") {
+      out.push_back({Kind::kCommitted, ""});
+    } else if (status == "busy") {
+      out.push_back({Kind::kBusy, "HTTP 503 " + code});
+    } else if (status == "refused") {
+      int http_status = r.contains("http_status") && r["http_status"].is_number_integer()
+                            ? r["http_status"].get<int>()
+                            : 0;
+      out.push_back({Kind::kFailed, "HTTP " + std::to_string(http_status) + " " + code});
+    } else if (status == "pending") {
+      out.push_back({Kind::kFailed, "HTTP 202 pending"});
+    } else {
+      out.push_back({Kind::kFailed, (status.empty() ? "unknown" : status) + " " + code});
+    }
+  }
+  return out;
 }
 
 }  // namespace custos::bench

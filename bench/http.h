@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
@@ -29,6 +30,9 @@ class Connection {
 
   // POST /v1/transactions?wait=commit with a JSON envelope.
   HttpAnswer submit_and_wait(const std::string& envelope_json);
+  // POST /v1/transactions/batch?wait=commit with {"transactions": [...]}
+  // holding these envelopes (JSON texts), in order; see batch_outcomes().
+  HttpAnswer submit_batch_and_wait(const std::vector<const std::string*>& envelopes_json);
   // GET path with Authorization: Bearer token.
   HttpAnswer get(const std::string& path, const std::string& token);
 
@@ -45,5 +49,24 @@ bool committed_ok(const HttpAnswer& answer);
 std::string failure_kind(const HttpAnswer& answer);
 // The problem's "detail" (or the start of the body), for setup errors.
 std::string failure_detail(const HttpAnswer& answer);
+
+// What became of one envelope of a batch, in the terms of a single submit.
+struct BatchOutcome {
+  enum class Kind {
+    kCommitted,  // committed with OK
+    kBusy,       // not admitted, node busy: send it again after answer.retry_after_s
+    kFailed,     // refused, failed, pending, or the batch had no answer
+  };
+  Kind kind = Kind::kFailed;
+  // For kBusy and kFailed, the kind the report counts, named as for a single
+  // submit where there is one: "HTTP 409 DUPLICATE_TX" (refused), "HTTP 503
+  // mempool_full" (busy), "HTTP 202 pending"; "failed NOT_CUSTODIAN"
+  // (committed with that code). When the batch as a whole got no 200
+  // answer, every entry gets failure_kind(answer).
+  std::string failure;
+};
+// One outcome per envelope of a batch of `count`, in order, from the answer
+// to submit_batch_and_wait.
+std::vector<BatchOutcome> batch_outcomes(const HttpAnswer& answer, std::size_t count);
 
 }  // namespace custos::bench

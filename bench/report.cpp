@@ -141,9 +141,9 @@ std::string with_thousands(double value) {
 
 void print_report(const Report& r, std::ostream& out) {
   out << "\n== custos-bench results ==\n";
-  out << "mode:       " << r.config["mode"].get<std::string>() << ", concurrency "
-      << r.config["concurrency"] << ", " << fixed(r.duration_s, 0) << " s, " << r.nodes
-      << " node(s), gateways " << r.config["gateways"].dump() << "\n";
+  out << "mode:       " << r.config["mode"].get<std::string>() << ", batch " << r.config["batch"]
+      << ", concurrency " << r.config["concurrency"] << ", " << fixed(r.duration_s, 0) << " s, "
+      << r.nodes << " node(s), gateways " << r.config["gateways"].dump() << "\n";
   out << "verify:     " << with_thousands(r.verifies_per_s)
       << " ECDSA verifies/s on one core; cores " << r.cores << "\n";
   out << "committed:  " << with_thousands(static_cast<double>(r.committed)) << " handovers, "
@@ -245,8 +245,9 @@ std::string report_svg(const Report& r) {
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
       << "' viewBox='0 0 " << width << " " << height
       << "' font-family='sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n";
-  std::string title = "custos-bench: " + r.config["mode"].get<std::string>() + ", concurrency " +
-                      r.config["concurrency"].dump() + ", " + std::to_string(r.nodes) +
+  std::string title = "custos-bench: " + r.config["mode"].get<std::string>() + ", batch " +
+                      r.config["batch"].dump() + ", concurrency " + r.config["concurrency"].dump() +
+                      ", " + std::to_string(r.nodes) +
                       " node(s): " + with_thousands(r.committed_tx_s) + " tx/s committed, p99 " +
                       fixed(r.commit.p99_ms, 1) + " ms";
   svg << "<text x='" << width / 2 << "' y='24' text-anchor='middle' font-size='16'>"

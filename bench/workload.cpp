@@ -84,34 +84,50 @@ std::string signed_envelope(Transaction tx, std::initializer_list<const PrivateK
   return tx.to_json().dump();
 }
 
-// Submits every envelope with ?wait=commit from `threads` connections; the
-// first one not committed with OK is the error.
+// Submits every envelope with ?wait=commit from `threads` connections, one
+// per request or (batch > 1) up to `batch` per request; the first one not
+// committed with OK is the error.
 Status submit_all(const std::string& gateway, const std::vector<std::string>& envelopes,
-                  int threads, double timeout_s, const std::string& what) {
+                  int threads, int batch, double timeout_s, const std::string& what) {
+  const std::size_t per_request = static_cast<std::size_t>(std::max(1, batch));
   std::atomic<std::size_t> next{0};
   std::mutex mu;
   std::optional<Error> first_error;
+  auto fail = [&](Error e) {
+    std::lock_guard lock(mu);
+    if (!first_error) first_error = std::move(e);
+  };
+  auto not_committed = [&](const std::string& kind, const std::string& detail) {
+    return make_error("setup_failed",
+                      what + " was not committed: " + kind + (detail.empty() ? "" : ": " + detail));
+  };
   auto work = [&] {
     auto conn = Connection::open(gateway, timeout_s);
-    if (!conn) {
-      std::lock_guard lock(mu);
-      if (!first_error) first_error = conn.error();
-      return;
-    }
-    for (std::size_t i = next++; i < envelopes.size(); i = next++) {
-      HttpAnswer a = (*conn)->submit_and_wait(envelopes[i]);
-      if (!committed_ok(a)) {
-        std::lock_guard lock(mu);
-        if (!first_error) {
-          first_error = make_error("setup_failed", what + " was not committed: " + failure_kind(a) +
-                                                       (a.status ? ": " + failure_detail(a) : ""));
+    if (!conn) return fail(conn.error());
+    for (std::size_t i = next.fetch_add(per_request); i < envelopes.size();
+         i = next.fetch_add(per_request)) {
+      if (per_request == 1) {
+        HttpAnswer a = (*conn)->submit_and_wait(envelopes[i]);
+        if (!committed_ok(a)) {
+          return fail(not_committed(failure_kind(a), a.status ? failure_detail(a) : ""));
         }
-        return;
+        continue;
+      }
+      std::vector<const std::string*> chunk;
+      for (std::size_t j = i; j < std::min(envelopes.size(), i + per_request); ++j) {
+        chunk.push_back(&envelopes[j]);
+      }
+      HttpAnswer a = (*conn)->submit_batch_and_wait(chunk);
+      for (const BatchOutcome& outcome : batch_outcomes(a, chunk.size())) {
+        if (outcome.kind != BatchOutcome::Kind::kCommitted) {
+          return fail(not_committed(outcome.failure, a.status != 200 ? failure_detail(a) : ""));
+        }
       }
     }
   };
   std::vector<std::thread> pool;
-  int n = std::max(1, std::min<int>(threads, static_cast<int>(envelopes.size())));
+  std::size_t requests = (envelopes.size() + per_request - 1) / per_request;
+  int n = std::max(1, std::min<int>(threads, static_cast<int>(requests)));
   for (int t = 0; t < n; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
   if (first_error) return *first_error;
@@ -215,7 +231,8 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
   }
   w.identities = 2 * o.pairs;
   std::cerr << "setup: run " << w.run_id << ", enrolling " << w.identities << " identities\n";
-  if (auto st = submit_all(o.gateway, enrolments, o.threads, o.timeout_s, "an enrolment"); !st) {
+  if (auto st = submit_all(o.gateway, enrolments, o.threads, o.batch, o.timeout_s, "an enrolment");
+      !st) {
     return st.error();
   }
 
@@ -226,7 +243,7 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
                                                   {"reference", "custos-bench run " + w.run_id},
                                                   {"member_orgs", Json::array({kMemberOrg})}}),
                                           {&pol_keys[0]});
-  if (auto st = submit_all(o.gateway, {open_case}, 1, o.timeout_s, "open_case"); !st) {
+  if (auto st = submit_all(o.gateway, {open_case}, 1, 1, o.timeout_s, "open_case"); !st) {
     return st.error();
   }
 
@@ -258,7 +275,8 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
     }
   }
   std::cerr << "setup: case " << case_id << ", registering " << registrations.size() << " items\n";
-  if (auto st = submit_all(o.gateway, registrations, o.threads, o.timeout_s, "a registration");
+  if (auto st =
+          submit_all(o.gateway, registrations, o.threads, o.batch, o.timeout_s, "a registration");
       !st) {
     return st.error();
   }
@@ -297,7 +315,7 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
     std::cerr << "setup: item " << w.history_item << " with " << o.history_events
               << " events for the history reads\n";
     for (const std::string& tx : chain) {
-      if (auto st = submit_all(o.gateway, {tx}, 1, o.timeout_s, "a history item event"); !st) {
+      if (auto st = submit_all(o.gateway, {tx}, 1, 1, o.timeout_s, "a history item event"); !st) {
         return st.error();
       }
     }

@@ -1,7 +1,8 @@
 // The bench's workload, set up on a running network and signed before any
 // timing starts.
 //
-// Setup (not timed), all through the REST gateway with ?wait=commit:
+// Setup (not timed), all through the REST gateway with ?wait=commit, in
+// batches (POST /v1/transactions/batch) when the run uses them:
 //  1. the admins of nl-police and nfi-lab (keystores DIR/wallet/<admin>.key,
 //     passphrase $CUSTOS_PASSPHRASE or "custos-demo") enrol `pairs` pairs of
 //     fresh identities, bench-RUN-pol-I (investigator, custodian) and
@@ -46,6 +47,7 @@ struct WorkloadOptions {
   std::size_t handovers = 0;  // to pre-sign, spread evenly over the items
   int history_events = 100;   // events of the item history reads read (0: none)
   int threads = 1;            // for submitting setup and signing
+  int batch = 1;              // > 1: setup goes in batches of this many (the batch route)
   double timeout_s = 15;
 };
 

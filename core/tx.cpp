@@ -196,14 +196,28 @@ Result<Transaction> tx_from_json(const Json& j) {
   return tx;
 }
 
-Result<Transaction> tx_parse(std::string_view text) {
-  if (text.size() > kTxBytesMax) {
-    return bad_tx("transaction is " + std::to_string(text.size()) + " bytes; the limit is " +
+namespace {
+
+Status tx_text_within_limit(std::size_t bytes) {
+  if (bytes > kTxBytesMax) {
+    return bad_tx("transaction is " + std::to_string(bytes) + " bytes; the limit is " +
                   std::to_string(kTxBytesMax));
   }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<Transaction> tx_parse(std::string_view text) {
+  if (auto s = tx_text_within_limit(text.size()); !s) return s.error();
   auto j = parse_json_strict(text);
   if (!j) return make_error("bad_tx", "transaction is not valid JSON: " + j.error().message);
   return tx_from_json(*j);
+}
+
+Result<Transaction> tx_from_parsed_json(const Json& envelope) {
+  if (auto s = tx_text_within_limit(envelope.dump().size()); !s) return s.error();
+  return tx_from_json(envelope);
 }
 
 }  // namespace custos

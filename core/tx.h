@@ -61,6 +61,10 @@ struct Transaction {
 Result<Transaction> tx_from_json(const Json& envelope);
 // parse_json_strict + tx_from_json, refusing texts over kTxBytesMax.
 Result<Transaction> tx_parse(std::string_view text);
+// tx_parse for an envelope already read by parse_json_strict as part of a
+// larger text (a batch of envelopes): tx_from_json, refusing ("bad_tx") an
+// envelope whose compact JSON text, as nodes pass it on, is over kTxBytesMax.
+Result<Transaction> tx_from_parsed_json(const Json& envelope);
 
 // Helpers shared with other envelopes (blocks, later chaincode args).
 bool is_identifier(std::string_view s, std::size_t max_len);  // [a-z][a-z0-9_]*

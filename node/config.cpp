@@ -222,7 +222,11 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
   }
   if (j.contains("http")) {
     const Json& h = j["http"];
-    if (auto s = only_members(h, {"threads", "body_bytes_max", "commit_wait_ms_max"}, "http"); !s) {
+    if (auto s = only_members(
+            h,
+            {"threads", "body_bytes_max", "commit_wait_ms_max", "batch_txs_max", "batch_bytes_max"},
+            "http");
+        !s) {
       return s.error();
     }
     if (auto s = read_int(h, "threads", c.http.threads, 1, 256, "http"); !s) return s.error();
@@ -230,6 +234,13 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
       return s.error();
     }
     if (auto s = read_int(h, "commit_wait_ms_max", c.http.commit_wait_ms_max, 0, 120'000, "http");
+        !s) {
+      return s.error();
+    }
+    if (auto s = read_int(h, "batch_txs_max", c.http.batch_txs_max, 1, 10'000, "http"); !s) {
+      return s.error();
+    }
+    if (auto s = read_int(h, "batch_bytes_max", c.http.batch_bytes_max, 1024, 64 << 20, "http");
         !s) {
       return s.error();
     }

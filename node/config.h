@@ -8,7 +8,8 @@
 //   "listen": {"host": "127.0.0.1", "port": 8701},
 //   "block": {"txs_max": 500, "bytes_max": 4194304, "wait_ms_max": 20},
 //   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
-//   "http": {"threads": 64, "body_bytes_max": 131072, "commit_wait_ms_max": 10000},
+//   "http": {"threads": 64, "body_bytes_max": 131072, "commit_wait_ms_max": 10000,
+//            "batch_txs_max": 1000, "batch_bytes_max": 4194304},
 //   "raft": {
 //     "id": 1,
 //     "peers": [{"id": 1, "name": "node1", "host": "127.0.0.1", "port": 7101},
@@ -27,7 +28,9 @@
 // voters, plus learners marked "learner": true) and this node listens on its
 // own entry's host and port. Mutual TLS between nodes is required unless
 // "plain_tcp": true, which is accepted only when every peer address is a
-// loopback one.
+// loopback one. "http.body_bytes_max" bounds every request body but that of
+// POST /v1/transactions/batch, which "http.batch_bytes_max" and
+// "http.batch_txs_max" (envelopes per batch) bound instead.
 #pragma once
 
 #include <cstdint>
@@ -56,6 +59,8 @@ struct HttpLimits {
   int threads = 64;
   std::size_t body_bytes_max = 128 << 10;
   std::int64_t commit_wait_ms_max = 10'000;  // ?wait=commit gives up (202) after this
+  std::size_t batch_txs_max = 1000;          // envelopes in one POST /v1/transactions/batch
+  std::size_t batch_bytes_max = 4 << 20;     // the body of one POST /v1/transactions/batch
 };
 
 struct RaftPeer {

@@ -186,13 +186,27 @@ SubmitResult Node::submit(const Transaction& tx, const Hash256& id) {
 
 std::optional<ledger::TxRecord> Node::wait_for_commit(const Hash256& tx_id,
                                                       std::chrono::milliseconds timeout) {
+  return wait_for_commits({tx_id}, timeout).front();
+}
+
+std::vector<std::optional<ledger::TxRecord>> Node::wait_for_commits(
+    const std::vector<Hash256>& tx_ids, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::optional<ledger::TxRecord>> records(tx_ids.size());
+  // Positions still waited for: each wakeup looks up only these, since the
+  // lookups run under commit_mu_, which apply() takes after every block.
+  std::vector<std::size_t> missing(tx_ids.size());
+  for (std::size_t i = 0; i < missing.size(); ++i) missing[i] = i;
   std::unique_lock lock(commit_mu_);
-  for (;;) {
-    if (auto record = ledger_->tx(tx_id)) return record;
-    if (!started_ || commit_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
-      return ledger_->tx(tx_id);
-    }
+  for (bool last_look = false;;) {
+    std::erase_if(missing, [&](std::size_t i) {
+      records[i] = ledger_->tx(tx_ids[i]);
+      return records[i].has_value();
+    });
+    if (missing.empty() || last_look) return records;
+    // One more look after the deadline or a stop: a block committed just
+    // before is still reported.
+    last_look = !started_ || commit_cv_.wait_until(lock, deadline) == std::cv_status::timeout;
   }
 }
 

@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "chaincode/registry.h"
 #include "core/genesis.h"
@@ -72,6 +74,12 @@ class Node : public BlockApplier {
   // Waits until tx_id is committed (or the timeout passes). Thread-safe.
   std::optional<ledger::TxRecord> wait_for_commit(const Hash256& tx_id,
                                                   std::chrono::milliseconds timeout);
+  // Waits until every id is committed or the timeout passes, whichever is
+  // first: one bound for all of them, not one per id. Returns one entry per
+  // id, in order: its record, or nullopt if it was not committed in time (or
+  // the node stopped). Thread-safe.
+  std::vector<std::optional<ledger::TxRecord>> wait_for_commits(const std::vector<Hash256>& tx_ids,
+                                                                std::chrono::milliseconds timeout);
 
   // BlockApplier: execute and commit. A block that cannot be committed stops
   // the process: a peer must never run on with a state it could not persist.

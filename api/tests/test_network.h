@@ -163,6 +163,22 @@ class TestNetwork {
 
   Reply submit(const Transaction& tx) { return post_raw(tx.to_json().dump()); }
 
+  // POST /v1/transactions/batch with a raw body.
+  Reply post_batch_raw(const std::string& body, const std::string& query = "?wait=commit") {
+    return convert(
+        client_->Post(("/v1/transactions/batch" + query).c_str(), body, "application/json"));
+  }
+  // {"transactions": [envelope, ...]}
+  static std::string batch_body(const std::vector<Transaction>& txs) {
+    Json entries = Json::array();
+    for (const auto& tx : txs) entries.push_back(tx.to_json());
+    return Json{{"transactions", entries}}.dump();
+  }
+  Reply submit_batch(const std::vector<Transaction>& txs,
+                     const std::string& query = "?wait=commit") {
+    return post_batch_raw(batch_body(txs), query);
+  }
+
   // Submits and requires result OK.
   void commit(const std::string& call, Json args, std::vector<std::string> signers) {
     Reply r = submit(signed_tx(call, std::move(args), std::move(signers)));
@@ -184,6 +200,7 @@ class TestNetwork {
     return get_with(path, token(identity));
   }
 
+  node::Node& node() { return *node_; }
   std::uint64_t height() { return node_->ledger().head()->height; }
   std::optional<Json> state(const std::string& key) { return node_->ledger().get(key); }
   int port() const { return port_; }

@@ -157,3 +157,19 @@ TEST_CASE("tx_parse refuses non-JSON, duplicate keys and oversize texts") {
   big.args["blob"] = std::string(kTxBytesMax, 'x');
   CHECK(tx_parse(big.to_json().dump()).error().message.find("limit") != std::string::npos);
 }
+
+TEST_CASE("tx_from_parsed_json: an envelope parsed as part of a batch, same checks and limit") {
+  Transaction tx = sample_tx();
+  auto parsed = tx_from_parsed_json(tx.to_json());
+  REQUIRE(parsed.ok());
+  CHECK(parsed->id() == tx.id());
+  Json wrong = tx.to_json();
+  wrong["created_at_ms"] = "yesterday";
+  CHECK(tx_from_parsed_json(wrong).error().code == "bad_tx");
+  Transaction big = sample_tx();
+  big.args["blob"] = std::string(kTxBytesMax, 'x');
+  auto refused = tx_from_parsed_json(big.to_json());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "bad_tx");
+  CHECK(refused.error().message.find("limit") != std::string::npos);
+}

@@ -16,6 +16,8 @@ TEST_CASE("minimal config gets defaults; relative paths resolve against the file
   CHECK(c->block.txs_max == 500);
   CHECK(c->mempool.txs_max == 20000);
   CHECK(c->http.body_bytes_max == 128 * 1024);
+  CHECK(c->http.batch_txs_max == 1000);
+  CHECK(c->http.batch_bytes_max == 4 * 1024 * 1024);
   CHECK(!c->key_file);
 }
 
@@ -36,7 +38,8 @@ TEST_CASE("every limit is configurable") {
     "listen":{"host":"0.0.0.0","port":0},
     "block":{"txs_max":10,"bytes_max":2048,"wait_ms_max":5},
     "mempool":{"txs_max":3,"bytes_max":4096},
-    "http":{"threads":2,"body_bytes_max":2048,"commit_wait_ms_max":100}})",
+    "http":{"threads":2,"body_bytes_max":2048,"commit_wait_ms_max":100,
+            "batch_txs_max":7,"batch_bytes_max":65536}})",
                                  "/x");
   REQUIRE(c.ok());
   CHECK(c->listen_port == 0);
@@ -45,6 +48,8 @@ TEST_CASE("every limit is configurable") {
   CHECK(c->mempool.txs_max == 3);
   CHECK(c->http.threads == 2);
   CHECK(c->http.commit_wait_ms_max == 100);
+  CHECK(c->http.batch_txs_max == 7);
+  CHECK(c->http.batch_bytes_max == 65536);
 }
 
 TEST_CASE("bad configs are refused naming the member") {
@@ -65,6 +70,11 @@ TEST_CASE("bad configs are refused naming the member") {
             .find("listen.port") != std::string::npos);
   CHECK(refused(R"({"node_id":"n","data_dir":"d","genesis_file":"g","http":{"threads":"8"}})")
             .find("http.threads") != std::string::npos);
+  CHECK(refused(R"({"node_id":"n","data_dir":"d","genesis_file":"g","http":{"batch_txs_max":0}})")
+            .find("http.batch_txs_max") != std::string::npos);
+  CHECK(refused(R"({"node_id":"n","data_dir":"d","genesis_file":"g",
+                    "http":{"batch_bytes_max":1023}})")
+            .find("http.batch_bytes_max") != std::string::npos);
   refused("not json");
   CHECK(!load_config("/nonexistent/custos.json").ok());
 }

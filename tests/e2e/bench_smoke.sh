@@ -3,7 +3,9 @@
 # the demo organisations, runs 3 s of closed-loop load at concurrency 4 with
 # reads beside it, and writes its results. Checks that it exits 0, that the
 # JSON parses and counts committed handovers and reads, and that the chart is
-# an SVG document. No timing is asserted: that is what the bench prints.
+# an SVG document. Then 2 s in batches of 16 (POST /v1/transactions/batch):
+# something committed, nothing failed. No timing is asserted: that is what
+# the bench prints.
 #
 #   tests/e2e/bench_smoke.sh BUILD_DIR
 set -euo pipefail
@@ -29,6 +31,10 @@ set +e
 set -e
 [ "$status" -eq 1 ] || fail "a missing network folder: expected exit 1, got $status"
 grep -q "is not a folder" "$DEMO_DIR/err" || fail "a missing network folder: $(cat "$DEMO_DIR/err")"
+set +e
+"$BENCH" --network-dir "$DEMO_DIR" --batch 16 --items-per-worker 8 >/dev/null 2>&1; status=$?
+set -e
+[ "$status" -eq 2 ] || fail "--items-per-worker below --batch: expected exit 2, got $status"
 
 "$BENCH" --network-dir "$DEMO_DIR" --duration 3 --concurrency 4 --reads-per-s 20 \
   --out "$DEMO_DIR/results.json" --svg "$DEMO_DIR/latency.svg" > "$DEMO_DIR/bench.out" \
@@ -48,4 +54,15 @@ jq -e '.bound_tx_s > 0 and .verify.verifies_per_s_one_core > 0' "$results" >/dev
 grep -q '^ratio: .* tx/s / bound .* tx/s = ' "$DEMO_DIR/bench.out" || fail "no ratio line"
 [ "$(head -c 4 "$DEMO_DIR/latency.svg")" = "<svg" ] || fail "latency.svg does not start with <svg"
 grep -q '</svg>' "$DEMO_DIR/latency.svg" || fail "latency.svg is not closed"
-echo "bench smoke: OK ($committed handovers committed)"
+
+"$BENCH" --network-dir "$DEMO_DIR" --duration 2 --concurrency 2 --batch 16 --txs 6000 \
+  --out "$DEMO_DIR/batch.json" > "$DEMO_DIR/batch.out" \
+  || { cat "$DEMO_DIR/batch.out" >&2; fail "custos-bench --batch 16 exited non-zero"; }
+cat "$DEMO_DIR/batch.out"
+batch="$DEMO_DIR/batch.json"
+[ "$(jq -r .config.batch "$batch")" -eq 16 ] || fail "--batch 16: config.batch is not 16"
+grep -q '^mode: .*, batch 16,' "$DEMO_DIR/batch.out" || fail "--batch 16: no batch in the mode line"
+batch_committed=$(jq -r .throughput.committed "$batch")
+[ "$batch_committed" -gt 0 ] || fail "--batch 16: nothing committed: $(jq -c .failures "$batch")"
+[ "$(jq -r '.failures | length' "$batch")" -eq 0 ] || fail "--batch 16: failures: $(jq -c .failures "$batch")"
+echo "bench smoke: OK ($committed handovers committed; $batch_committed in batches of 16)"
