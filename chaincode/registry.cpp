@@ -149,19 +149,34 @@ Outcome Registry::execute(const StateView& state, const Transaction& tx, const H
 Hash256 results_hash_of(const std::vector<ledger::TxRecord>& txs,
                         const std::vector<ledger::StateWrite>& writes,
                         const std::vector<ledger::HistoryAppend>& history) {
-  Json effects = Json::array();
-  for (const auto& w : writes) {
-    effects.push_back(Json::array({"w", w.key, w.value ? *w.value : Json(nullptr)}));
-  }
-  for (const auto& h : history) effects.push_back(Json::array({"h", h.key, h.seq, h.event}));
-  Json tx_codes = Json::array();
-  for (const auto& t : txs) tx_codes.push_back(Json::array({t.tx_id.hex(), t.code}));
-  auto effects_text = canonical_json(effects);
+  // "effects" is SHA-256 of JCS([["w", key, value or null]..., ["h", key,
+  // seq, event]...]). The array's canonical text is its elements' texts
+  // between brackets and commas, so it is hashed piece by piece as it is
+  // written, without copying every value into one document first.
   // Chaincode only writes values that came through canonical checks; a value
   // that cannot be encoded is a bug, not input.
-  if (!effects_text) std::abort();
-  Json doc = {{"txs", tx_codes}, {"effects", sha256(*effects_text).hex()}};
-  return tagged_hash(kResultsTag, canonical_json(doc).value());
+  auto canonical = [](const Json& value) {
+    auto text = canonical_json(value);
+    if (!text) std::abort();
+    return std::move(text).value();
+  };
+  Sha256 effects;
+  const char* separator = "[";
+  for (const auto& w : writes) {
+    effects.update(separator).update("[\"w\",").update(canonical(Json(w.key))).update(",");
+    effects.update(w.value ? canonical(*w.value) : std::string("null")).update("]");
+    separator = ",";
+  }
+  for (const auto& h : history) {
+    effects.update(separator).update("[\"h\",").update(canonical(Json(h.key))).update(",");
+    effects.update(std::to_string(h.seq)).update(",").update(canonical(h.event)).update("]");
+    separator = ",";
+  }
+  effects.update(writes.empty() && history.empty() ? "[]" : "]");
+  Json tx_codes = Json::array();
+  for (const auto& t : txs) tx_codes.push_back(Json::array({t.tx_id.hex(), t.code}));
+  Json doc = {{"txs", tx_codes}, {"effects", effects.finish().hex()}};
+  return tagged_hash(kResultsTag, canonical(doc));
 }
 
 ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,

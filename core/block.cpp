@@ -58,9 +58,16 @@ Json Block::to_json() const {
 }
 
 Hash256 tx_root_of(const std::vector<Transaction>& txs) {
+  std::vector<Hash256> ids;
+  ids.reserve(txs.size());
+  for (const auto& tx : txs) ids.push_back(tx.id());
+  return tx_root_of_ids(ids);
+}
+
+Hash256 tx_root_of_ids(const std::vector<Hash256>& tx_ids) {
   std::vector<Hash256> leaves;
-  leaves.reserve(txs.size());
-  for (const auto& tx : txs) leaves.push_back(merkle_leaf_hash(tx.id().view()));
+  leaves.reserve(tx_ids.size());
+  for (const auto& id : tx_ids) leaves.push_back(merkle_leaf_hash(id.view()));
   return merkle_root(leaves);
 }
 

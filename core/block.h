@@ -56,6 +56,8 @@ struct Block {
 // The Merkle root that a header commits to for these transactions: leaves are
 // the 32-byte tx ids.
 Hash256 tx_root_of(const std::vector<Transaction>& txs);
+// The same from the transactions' ids, when the caller has them.
+Hash256 tx_root_of_ids(const std::vector<Hash256>& tx_ids);
 
 // Builds a block over txs with tx_root and tx_count filled in.
 Block make_block(std::string network_id, std::uint64_t height, const Hash256& prev_hash,

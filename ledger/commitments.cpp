@@ -30,8 +30,16 @@ std::string tx_log_leaf_data(const Hash256& tx_id, std::uint64_t height, std::ui
 }
 
 Hash256 history_head_value(const Json& event, std::uint64_t seq) {
-  return tagged_hash(kHistoryHeadTag,
-                     canonical_or_abort(Json{{"event", event}, {"seq", seq}}, "history head"));
+  return history_head_value_of_text(canonical_or_abort(event, "history event"), seq);
+}
+
+Hash256 history_head_value_of_text(std::string_view event_text, std::uint64_t seq) {
+  // JCS of {"event": event, "seq": seq}: the members in that order ("event"
+  // sorts before "seq"), an integer as its decimal digits.
+  std::string doc = "{\"event\":";
+  doc += event_text;
+  doc += ",\"seq\":" + std::to_string(seq) + "}";
+  return tagged_hash(kHistoryHeadTag, doc);
 }
 
 }  // namespace custos::ledger

@@ -30,5 +30,7 @@ std::string tx_log_leaf_data(const Hash256& tx_id, std::uint64_t height, std::ui
 // Precondition: event is canonical-JSON-able and seq <= 2^53 - 1; a
 // violation is a caller bug and aborts.
 Hash256 history_head_value(const Json& event, std::uint64_t seq);
+// The same from the event's canonical JSON text, which the caller has already.
+Hash256 history_head_value_of_text(std::string_view event_text, std::uint64_t seq);
 
 }  // namespace custos::ledger

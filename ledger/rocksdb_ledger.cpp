@@ -458,18 +458,38 @@ class RocksLedger final : public Ledger {
                          std::to_string(block.txs.size()) + " transactions but " +
                          std::to_string(effects.txs.size()) + " tx records");
     }
+    // The records are for the block's transactions, in order: their ids
+    // make the header's tx_root (which make_block and block_from_json
+    // compute from the transactions themselves; the ids are not hashed
+    // again here).
+    std::vector<Hash256> record_ids;
+    record_ids.reserve(effects.txs.size());
     for (std::size_t i = 0; i < block.txs.size(); ++i) {
       const TxRecord& r = effects.txs[i];
-      if (r.tx_id != block.txs[i].id() || r.height != height || r.index != i) {
+      if (r.height != height || r.index != i) {
         return order_error("tx record " + std::to_string(i) + " of block " +
                            std::to_string(height) + " is not for transaction " + std::to_string(i) +
                            " of that block");
       }
+      record_ids.push_back(r.tx_id);
+    }
+    if (tx_root_of_ids(record_ids) != block.header.tx_root) {
+      return order_error("the tx records of block " + std::to_string(height) +
+                         " are not for its transactions");
     }
 
     // A block that block_from_json would refuse could never be read back.
+    // Its transactions were parsed by tx_from_json (the gateway's, the Raft
+    // log's); what remains to check is the block's own shape.
+    if (block.header.tx_count != block.txs.size() ||
+        !std::all_of(block.txs.begin(), block.txs.end(), [&](const Transaction& tx) {
+          return tx.network_id == block.header.network_id;
+        })) {
+      die("commit_block: block " + std::to_string(height) +
+          " is malformed: tx_count or a transaction's network does not match its header");
+    }
     Json block_json = block.to_json();
-    if (auto check = block_from_json(block_json); !check) {
+    if (auto check = block_header_from_json(block_json["header"]); !check) {
       die("commit_block: block " + std::to_string(height) +
           " is malformed: " + check.error().message);
     }
@@ -538,9 +558,9 @@ class RocksLedger final : public Ledger {
             ", expected " + std::to_string(it->second));
       }
       ++it->second;
-      put(kHistory, history_prefix(a.key) + be64(a.seq),
-          canonical_or_die(a.event, "history event of \"" + a.key + "\""));
-      history_heads[a.key] = history_head_value(a.event, a.seq);
+      std::string text = canonical_or_die(a.event, "history event of \"" + a.key + "\"");
+      history_heads[a.key] = history_head_value_of_text(text, a.seq);
+      put(kHistory, history_prefix(a.key) + be64(a.seq), text);
     }
 
     // Only commit_block() writes mlog and smt, under commit_mutex_, so the

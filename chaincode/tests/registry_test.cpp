@@ -160,6 +160,38 @@ TEST_CASE("replaying the same blocks on a fresh ledger gives the same results an
   CHECK(execute_block(*b.ledger, f.registry, other).results_hash != ea.results_hash);
 }
 
+TEST_CASE("results_hash_of is the formula of docs/formats.md, written out as one document") {
+  // The executor hashes the effects piece by piece; here the same formula is
+  // built as one JSON document, the plain way.
+  auto reference = [](const std::vector<ledger::TxRecord>& txs,
+                      const std::vector<ledger::StateWrite>& writes,
+                      const std::vector<ledger::HistoryAppend>& history) {
+    Json effects = Json::array();
+    for (const auto& w : writes) {
+      effects.push_back(Json::array({"w", w.key, w.value ? *w.value : Json(nullptr)}));
+    }
+    for (const auto& h : history) effects.push_back(Json::array({"h", h.key, h.seq, h.event}));
+    Json codes = Json::array();
+    for (const auto& t : txs) codes.push_back(Json::array({t.tx_id.hex(), t.code}));
+    Json doc = {{"txs", codes}, {"effects", sha256(canonical_json(effects).value()).hex()}};
+    return tagged_hash(kResultsTag, canonical_json(doc).value());
+  };
+  const std::vector<ledger::TxRecord> txs = {
+      {sha256(std::string_view("a")), 5, 0, code::kOk, ""},
+      {sha256(std::string_view("b")), 5, 1, code::kBadSignature, "no"}};
+  const std::vector<ledger::StateWrite> writes = {
+      {"item/E-1", Json{{"custodian", "x"}, {"n", 2}}},
+      {"caf\u00e9/\"q\"", Json::array({1, "\U0001F600", nullptr})},
+      {"gone", std::nullopt}};
+  const std::vector<ledger::HistoryAppend> history = {
+      {"item/E-1", 0, Json{{"type", "register"}}}, {"item/E-1", 1, Json{{"type", "handover"}}}};
+  CHECK(results_hash_of({}, {}, {}) == reference({}, {}, {}));
+  CHECK(results_hash_of(txs, {}, {}) == reference(txs, {}, {}));
+  CHECK(results_hash_of(txs, writes, {}) == reference(txs, writes, {}));
+  CHECK(results_hash_of({}, {}, history) == reference({}, {}, history));
+  CHECK(results_hash_of(txs, writes, history) == reference(txs, writes, history));
+}
+
 TEST_CASE("genesis block: prev_hash is the genesis hash, state holds the admins") {
   Fixture f;
   auto [block, effects] = genesis_block(f.genesis);

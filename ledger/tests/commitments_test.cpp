@@ -11,6 +11,7 @@
 
 #include "core/merkle.h"
 #include "core/smt.h"
+#include "ledger/commitments.h"
 #include "ledger/ledger.h"
 #include "ledger/tests/ledger_test_util.h"
 
@@ -96,6 +97,19 @@ void check_commitments(const Ledger& l, const CommitmentModel& model,
 }
 
 }  // namespace
+
+TEST_CASE("a history head value from the event's canonical text is the one from the event") {
+  const Json events[] = {Json::object(), Json{{"type", "register"}, {"n", 1}},
+                         Json{{"note", "caf\u00e9 \"quoted\" \U0001F600"}, {"list", {1, 2, 3}}}};
+  for (const Json& e : events) {
+    for (std::uint64_t seq : {0ull, 7ull, 9'007'199'254'740'991ull}) {
+      Hash256 expected = tagged_hash(kHistoryHeadTag,
+                                     canonical_json(Json{{"event", e}, {"seq", seq}}).value());
+      CHECK(history_head_value(e, seq) == expected);
+      CHECK(history_head_value_of_text(canonical_json(e).value(), seq) == expected);
+    }
+  }
+}
 
 TEST_CASE("the transaction log and state map follow every block and survive reopening") {
   TempDir dir;
