@@ -177,6 +177,13 @@ void print_report(const Report& r, std::ostream& out) {
   out << "ratio: " << with_thousands(r.committed_tx_s) << " tx/s / bound "
       << with_thousands(r.bound_tx_s) << " tx/s = " << ratio_text(r) << " (target "
       << fixed(kTargetRatio, 1) << ")\n";
+  out << "verify share: " << r.signatures_per_tx << " signatures per handover, verified by "
+      << r.nodes << " node(s): " << fixed(100 * verify_share(r), 1)
+      << "% of the cores' verify capacity\n";
+}
+
+double verify_share(const Report& r) {
+  return r.bound_tx_s > 0 ? r.signatures_per_tx * r.committed_tx_s / r.bound_tx_s : 0;
 }
 
 Json report_json(const Report& r) {
@@ -203,6 +210,8 @@ Json report_json(const Report& r) {
         {"committed", r.committed},
         {"committed_tx_s", r.committed_tx_s},
         {"ratio", r.bound_tx_s > 0 ? r.committed_tx_s / r.bound_tx_s : 0},
+        {"signatures_per_tx", r.signatures_per_tx},
+        {"verify_share", verify_share(r)},
         {"target_ratio", kTargetRatio}}},
       {"latency", percentiles_json(r.commit)},
       {"reads",

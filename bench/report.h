@@ -25,6 +25,10 @@ struct Report {
   int cores = 0;
   int nodes = 0;
   double bound_tx_s = 0;  // cores * verifies_per_s / nodes
+  // Signatures on each handover (the giver's and the taker's), each verified
+  // once by every node: what share of the cores' verify capacity the
+  // committed handovers took.
+  int signatures_per_tx = 2;
   double duration_s = 0;
   std::size_t committed = 0;  // completed within the duration
   double committed_tx_s = 0;
@@ -36,6 +40,9 @@ struct Report {
 };
 
 void print_report(const Report& report, std::ostream& out);
+// signatures_per_tx x committed tx/s / bound: the share of the cores' verify
+// capacity that one verification per signature per node takes.
+double verify_share(const Report& report);
 Json report_json(const Report& report);
 std::string report_svg(const Report& report);
 // "9,800": a count with thousands separators.

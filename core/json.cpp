@@ -240,7 +240,34 @@ class CanonicalWriter {
     return false;
   }
 
+  // Printable ASCII other than '"' and '\\': written as it is.
+  static bool plain(const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
+    });
+  }
+
   bool write_object(const Json& v, std::size_t depth) {
+    // The object's members come in byte order (std::map); with ASCII names
+    // that is also the UTF-16 order JCS sorts by, so no sort is needed.
+    const bool ascii_names = std::all_of(v.items().begin(), v.items().end(), [](const auto& m) {
+      return std::all_of(m.key().begin(), m.key().end(),
+                         [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    });
+    if (ascii_names) {
+      out += '{';
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!first) out += ',';
+        first = false;
+        if (!write_string(it.key())) return false;
+        out += ':';
+        if (!write(it.value(), depth + 1)) return false;
+      }
+      out += '}';
+      return true;
+    }
     struct Member {
       std::u16string sort_key;
       const std::string* name;
@@ -267,6 +294,12 @@ class CanonicalWriter {
   }
 
   bool write_string(const std::string& s) {
+    if (plain(s)) {
+      out += '"';
+      out += s;
+      out += '"';
+      return true;
+    }
     std::vector<char32_t> cps;
     if (!decode_utf8(s, cps)) return fail("string is not valid UTF-8");
     out += '"';

@@ -212,7 +212,10 @@ Status RaftOrderer::start() {
   if (!port) return port.error();
   transport_port_ = *port;
   running_ = true;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("custos-raft");
+    run();
+  });
   return ok_status();
 }
 

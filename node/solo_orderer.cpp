@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "node/worker.h"
+
 namespace custos::node {
 
 SoloOrderer::SoloOrderer(std::string node_id, std::string network_id, const ledger::Ledger& ledger,
@@ -25,7 +27,12 @@ Status SoloOrderer::submit(const Transaction& tx, const Hash256& tx_id) {
 }
 
 Status SoloOrderer::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  if (!thread_.joinable()) {
+    thread_ = std::thread([this] {
+      name_this_thread("custos-order");
+      run();
+    });
+  }
   return ok_status();
 }
 

@@ -32,6 +32,8 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include "node/worker.h"
+
 namespace custos::node {
 namespace {
 
@@ -646,7 +648,10 @@ Result<int> TransportImpl::start() {
 
   work_.emplace(io_.get_executor());
   accept();  // the I/O thread is not running yet, so this is not a race
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("custos-net");
+    io_.run();
+  });
   phase_ = Phase::running;
   return port;
 }
