@@ -146,37 +146,60 @@ Outcome Registry::execute(const StateView& state, const Transaction& tx, const H
   });
 }
 
+namespace {
+
+// Chaincode only writes values that came through canonical checks; a value
+// that cannot be encoded is a bug, not input.
+std::string canonical_or_abort(const Json& value) {
+  auto text = canonical_json(value);
+  if (!text) std::abort();
+  return std::move(text).value();
+}
+
+// Fills effects.write_texts and history_texts, then results_hash from them.
+void seal_effects(ledger::BlockEffects& effects) {
+  effects.write_texts.clear();
+  effects.history_texts.clear();
+  for (const auto& w : effects.writes) {
+    effects.write_texts.push_back(w.value ? canonical_or_abort(*w.value) : std::string());
+  }
+  for (const auto& h : effects.history) effects.history_texts.push_back(canonical_or_abort(h.event));
+  // "effects" is SHA-256 of JCS([["w", key, value or null]..., ["h", key,
+  // seq, event]...]). The array's canonical text is its elements' texts
+  // between brackets and commas, so it is hashed piece by piece from the
+  // texts above, without copying every value into one document first.
+  Sha256 hash;
+  const char* separator = "[";
+  for (std::size_t i = 0; i < effects.writes.size(); ++i) {
+    const auto& w = effects.writes[i];
+    hash.update(separator).update("[\"w\",").update(canonical_or_abort(Json(w.key))).update(",");
+    hash.update(w.value ? std::string_view(effects.write_texts[i]) : "null").update("]");
+    separator = ",";
+  }
+  for (std::size_t i = 0; i < effects.history.size(); ++i) {
+    const auto& h = effects.history[i];
+    hash.update(separator).update("[\"h\",").update(canonical_or_abort(Json(h.key))).update(",");
+    hash.update(std::to_string(h.seq)).update(",").update(effects.history_texts[i]).update("]");
+    separator = ",";
+  }
+  hash.update(separator[0] == '[' ? "[]" : "]");
+  Json tx_codes = Json::array();
+  for (const auto& t : effects.txs) tx_codes.push_back(Json::array({t.tx_id.hex(), t.code}));
+  Json doc = {{"txs", tx_codes}, {"effects", hash.finish().hex()}};
+  effects.results_hash = tagged_hash(kResultsTag, canonical_or_abort(doc));
+}
+
+}  // namespace
+
 Hash256 results_hash_of(const std::vector<ledger::TxRecord>& txs,
                         const std::vector<ledger::StateWrite>& writes,
                         const std::vector<ledger::HistoryAppend>& history) {
-  // "effects" is SHA-256 of JCS([["w", key, value or null]..., ["h", key,
-  // seq, event]...]). The array's canonical text is its elements' texts
-  // between brackets and commas, so it is hashed piece by piece as it is
-  // written, without copying every value into one document first.
-  // Chaincode only writes values that came through canonical checks; a value
-  // that cannot be encoded is a bug, not input.
-  auto canonical = [](const Json& value) {
-    auto text = canonical_json(value);
-    if (!text) std::abort();
-    return std::move(text).value();
-  };
-  Sha256 effects;
-  const char* separator = "[";
-  for (const auto& w : writes) {
-    effects.update(separator).update("[\"w\",").update(canonical(Json(w.key))).update(",");
-    effects.update(w.value ? canonical(*w.value) : std::string("null")).update("]");
-    separator = ",";
-  }
-  for (const auto& h : history) {
-    effects.update(separator).update("[\"h\",").update(canonical(Json(h.key))).update(",");
-    effects.update(std::to_string(h.seq)).update(",").update(canonical(h.event)).update("]");
-    separator = ",";
-  }
-  effects.update(writes.empty() && history.empty() ? "[]" : "]");
-  Json tx_codes = Json::array();
-  for (const auto& t : txs) tx_codes.push_back(Json::array({t.tx_id.hex(), t.code}));
-  Json doc = {{"txs", tx_codes}, {"effects", effects.finish().hex()}};
-  return tagged_hash(kResultsTag, canonical(doc));
+  ledger::BlockEffects effects;
+  effects.txs = txs;
+  effects.writes = writes;
+  effects.history = history;
+  seal_effects(effects);
+  return effects.results_hash;
 }
 
 ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
@@ -210,7 +233,7 @@ ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry&
     }
     effects.txs.push_back(std::move(record));
   }
-  effects.results_hash = results_hash_of(effects.txs, effects.writes, effects.history);
+  seal_effects(effects);
   return effects;
 }
 
@@ -219,7 +242,7 @@ std::pair<Block, ledger::BlockEffects> genesis_block(const Genesis& genesis) {
                            Hash256{}, {});
   ledger::BlockEffects effects;
   effects.writes = genesis_state_writes(genesis);
-  effects.results_hash = results_hash_of(effects.txs, effects.writes, effects.history);
+  seal_effects(effects);
   return {std::move(block), std::move(effects)};
 }
 

@@ -69,6 +69,12 @@ struct BlockEffects {
   std::vector<StateWrite> writes;  // applied in order; later writes to a key win
   std::vector<HistoryAppend> history;
   Hash256 results_hash;  // committed to by the next block's header
+  // Optional: the canonical JSON texts of writes[i].value ("" for a delete)
+  // and of history[i].event, when the executor has them already (it hashes
+  // them into results_hash); commit_block stores these instead of encoding
+  // every value again. Empty, or exactly one per write and per append.
+  std::vector<std::string> write_texts;
+  std::vector<std::string> history_texts;
 };
 
 // The two commitments after a block: the transaction log's size and root

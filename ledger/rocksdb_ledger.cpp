@@ -528,9 +528,14 @@ class RocksLedger final : public Ledger {
 
     // WriteBatch applies in order with increasing sequence numbers, so a
     // later write to a key wins, as the contract requires.
-    for (const StateWrite& w : effects.writes) {
+    const bool have_write_texts = effects.write_texts.size() == effects.writes.size();
+    const bool have_history_texts = effects.history_texts.size() == effects.history.size();
+    for (std::size_t i = 0; i < effects.writes.size(); ++i) {
+      const StateWrite& w = effects.writes[i];
       if (w.value) {
-        put(kState, w.key, canonical_or_die(*w.value, "state value of \"" + w.key + "\""));
+        put(kState, w.key,
+            have_write_texts ? effects.write_texts[i]
+                             : canonical_or_die(*w.value, "state value of \"" + w.key + "\""));
       } else {
         auto s = batch.Delete(handles_[kState], slice(w.key));
         if (!s.ok()) die("WriteBatch::Delete: " + s.ToString());
@@ -541,7 +546,8 @@ class RocksLedger final : public Ledger {
     // Each key's state map value comes from its last append in the block.
     std::map<std::string, Hash256, std::less<>> history_heads;
     std::unique_ptr<rocksdb::Iterator> last(db_->NewIterator({}, handles_[kHistory]));
-    for (const HistoryAppend& a : effects.history) {
+    for (std::size_t i = 0; i < effects.history.size(); ++i) {
+      const HistoryAppend& a = effects.history[i];
       if (a.key.find('\0') != std::string::npos) {
         die("commit_block: history key holds a 0x00 byte");
       }
@@ -558,7 +564,9 @@ class RocksLedger final : public Ledger {
             ", expected " + std::to_string(it->second));
       }
       ++it->second;
-      std::string text = canonical_or_die(a.event, "history event of \"" + a.key + "\"");
+      std::string text = have_history_texts
+                             ? effects.history_texts[i]
+                             : canonical_or_die(a.event, "history event of \"" + a.key + "\"");
       history_heads[a.key] = history_head_value_of_text(text, a.seq);
       put(kHistory, history_prefix(a.key) + be64(a.seq), text);
     }
