@@ -26,6 +26,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -34,6 +35,7 @@
 #include <set>
 #include <span>
 #include <system_error>
+#include <thread>
 
 #include "core/merkle.h"
 #include "core/merkle_log.h"
@@ -62,6 +64,7 @@ constexpr std::size_t kAllWriteBuffersBytes = 48u << 20;  // flush before exceed
 constexpr int kBloomBitsPerKey = 10;
 constexpr int kOpenFilesMax = 512;
 constexpr std::size_t kInfoLogFilesKept = 4;
+constexpr int kSettlePollMs = 20;
 
 // Column family order in handles_; kDefault exists only because RocksDB
 // requires it.
@@ -723,6 +726,67 @@ class RocksLedger final : public Ledger {
     return ok_status();
   }
 
+  Status settle(Settle how) override {
+    if (how != Settle::kWait) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      if (auto s = db_->Flush(fo, handles_); !s.ok()) return io_error("flushing", s);
+    }
+    if (how == Settle::kCompact) {
+      rocksdb::CompactRangeOptions co;
+      // Rewrite the last level too, so that each family ends as one run.
+      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      for (auto* h : handles_) {
+        if (auto s = db_->CompactRange(co, h, nullptr, nullptr); !s.ok()) {
+          return io_error("compacting " + h->GetName(), s);
+        }
+      }
+    }
+    // RocksDB 7.8 has no call that waits for background work; its
+    // properties say whether any is running or due.
+    auto busy = [&] {
+      std::uint64_t v = 0;
+      if (db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &v) && v) return true;
+      if (db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &v) && v) {
+        return true;
+      }
+      for (auto* h : handles_) {
+        if (db_->GetIntProperty(h, rocksdb::DB::Properties::kMemTableFlushPending, &v) && v) {
+          return true;
+        }
+        if (db_->GetIntProperty(h, rocksdb::DB::Properties::kCompactionPending, &v) && v) {
+          return true;
+        }
+      }
+      return false;
+    };
+    while (busy()) std::this_thread::sleep_for(std::chrono::milliseconds(kSettlePollMs));
+    return ok_status();
+  }
+
+  std::vector<ColumnFamilyStats> storage_stats() const override {
+    std::vector<ColumnFamilyStats> out;
+    const int levels = db_->NumberLevels(handles_[kDefault]);
+    for (auto* h : handles_) {
+      ColumnFamilyStats cf;
+      cf.name = h->GetName();
+      for (int level = 0; level < levels; ++level) {
+        std::string files;
+        std::uint64_t n = 0;
+        if (db_->GetProperty(
+                h, rocksdb::DB::Properties::kNumFilesAtLevelPrefix + std::to_string(level),
+                &files)) {
+          n = std::strtoull(files.c_str(), nullptr, 10);
+        }
+        cf.files_per_level.push_back(n);
+      }
+      db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &cf.sst_bytes);
+      db_->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &cf.memtable_bytes);
+      out.push_back(std::move(cf));
+    }
+    return out;
+  }
+
   // Stamps a new database with kFormat; refuses one written in another
   // layout version rather than misreading it.
   Status check_format() {
@@ -757,8 +821,7 @@ class RocksLedger final : public Ledger {
   // Calls f(seq, stored text) for the events of `key` with seq >= from_seq,
   // oldest first, at most `limit`.
   template <typename F>
-  void for_each_event(std::string_view key, std::uint64_t from_seq, std::size_t limit,
-                      F f) const {
+  void for_each_event(std::string_view key, std::uint64_t from_seq, std::size_t limit, F f) const {
     // Writes refuse such keys, so none has a history; answering (rather than
     // aborting) keeps a crafted request from stopping the node.
     if (limit == 0 || key.find('\0') != std::string_view::npos) return;
