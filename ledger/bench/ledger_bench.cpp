@@ -42,6 +42,7 @@
 #include "core/block.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "core/json_members.h"
 #include "core/keys.h"
 #include "core/merkle.h"
 #include "core/smt.h"
@@ -70,6 +71,7 @@ constexpr double kRatioMax = 1.2;
 struct Options {
   std::filesystem::path dir;  // empty: a temporary directory, removed at the end
   bool keep = false;
+  bool reopen = false;  // measure the ledgers a --keep run left in dir
   std::size_t block_txs = 500;
   std::size_t items = 10'000;
   std::size_t history_events = 100;
@@ -245,6 +247,19 @@ class Workload {
   Item probe_;
   std::vector<Item> items_;
 };
+
+// The tx id in the log leaf at `index` (docs/formats.md §12).
+Hash256 leaf_tx_id(const Ledger& ledger, std::uint64_t index) {
+  auto leaf = ledger.log_leaf(index);
+  if (!leaf) fail("log leaf " + std::to_string(index) + ": " + leaf.error().message);
+  auto json = parse_json_strict(*leaf);
+  if (!json || !json->is_object() || !json->contains("tx_id")) {
+    fail("log leaf " + std::to_string(index) + " is not a leaf");
+  }
+  auto id = json_hash_member(*json, "tx_id", "bad_leaf");
+  if (!id) fail("log leaf " + std::to_string(index) + ": " + id.error().message);
+  return *id;
+}
 
 // One ledger of the run, filled to `target` transactions.
 struct Sized {
@@ -592,6 +607,9 @@ int main(int argc, char** argv) {
                  "Directory for the ledgers, one subdirectory per checkpoint; must not exist "
                  "(default: a temporary one)");
   app.add_flag("--keep", o.keep, "Keep the ledgers at the end");
+  app.add_flag("--reopen", o.reopen,
+               "Measure the ledgers a --keep run left in --dir again, without filling "
+               "(their checkpoints are their subdirectories; give the same --history-events)");
   app.add_option("--block-txs", o.block_txs, "Transactions per block (default 500)")
       ->check(CLI::Range(std::size_t{1}, kBlockTxsMax));
   app.add_option("--items", o.items, "Items the fill hands over, round robin (default 10000)")
@@ -636,11 +654,27 @@ int main(int argc, char** argv) {
   }
   if (o.reads < o.rounds) fail("--reads must be at least --rounds");
 
+  if (o.reopen) {
+    if (o.dir.empty()) fail("--reopen needs --dir");
+    o.keep = true;
+    o.checkpoints.clear();
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(o.dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+        o.checkpoints.push_back(std::strtoull(name.c_str(), nullptr, 10));
+      }
+    }
+    if (ec || o.checkpoints.empty()) fail(o.dir.string() + " holds no ledgers of a --keep run");
+    std::sort(o.checkpoints.begin(), o.checkpoints.end());
+  }
   if (o.dir.empty()) {
     o.dir = std::filesystem::temp_directory_path() /
             ("custos-ledger-bench-" + std::to_string(::getpid()));
   }
-  if (std::filesystem::exists(o.dir)) fail(o.dir.string() + " exists; the bench needs a fresh one");
+  if (!o.reopen && std::filesystem::exists(o.dir)) {
+    fail(o.dir.string() + " exists; the bench needs a fresh one (or --reopen)");
+  }
 
   // The node opens its ledger with the default options (node/node.cpp).
   LedgerOptions ledger_options;
@@ -653,6 +687,10 @@ int main(int argc, char** argv) {
     auto opened = Ledger::open(s.dir, ledger_options);
     if (!opened) fail("open " + s.dir.string() + ": " + opened.error().message);
     s.ledger = std::move(opened).value();
+    if (o.reopen) {
+      auto head = s.ledger->head();
+      if (!head || head->log_size != target) fail(s.dir.string() + " does not hold its checkpoint");
+    }
     ledgers.push_back(std::move(s));
   }
 
@@ -679,14 +717,31 @@ int main(int argc, char** argv) {
 
   const auto start = Clock::now();
   Workload workload(o.items, o.history_events);
-  Filler filler(ledgers, workload, o.block_txs, o.history_events, o.settle);
-  filler.run();
+  std::vector<Hash256> tx_ids;
+  if (!o.reopen) {
+    Filler filler(ledgers, workload, o.block_txs, o.history_events, o.settle);
+    filler.run();
+    tx_ids = filler.tx_ids();
+  } else {
+    // The ids, from the largest ledger's log leaves (the others are its
+    // prefixes; the tx reads check the log index they find).
+    const Ledger& largest = *ledgers.back().ledger;
+    for (std::uint64_t i = 0; i < ledgers.back().target; ++i)
+      tx_ids.push_back(leaf_tx_id(largest, i));
+    for (Sized& s : ledgers) {
+      const auto settle_start = Clock::now();
+      if (auto settled = s.ledger->settle(o.settle); !settled) {
+        fail("settle: " + settled.error().message);
+      }
+      s.settle_s = seconds_since(settle_start);
+    }
+  }
   const double fill_s = seconds_since(start);
 
   std::printf("\nmeasuring\n");
   std::fflush(stdout);
   const auto measure_start = Clock::now();
-  auto reads = measure(ledgers, Workload::item_key(workload.probe()), filler.tx_ids(), o);
+  auto reads = measure(ledgers, Workload::item_key(workload.probe()), tx_ids, o);
   const double measure_s = seconds_since(measure_start);
 
   std::vector<Checkpoint> checkpoints;
@@ -710,11 +765,16 @@ int main(int argc, char** argv) {
   Json comparison;
   if (checkpoints.size() > 1)
     comparison = print_comparison(checkpoints.front(), checkpoints.back());
-  std::printf(
-      "\ntotal %.1f s: fill %.1f s (%.0f tx/s; the largest ledger's commit_block calls %.1f s, "
-      "%.0f tx/s), reads %.1f s\n",
-      seconds_since(start), fill_s, checkpoints.back().txs / fill_s, checkpoints.back().commit_s,
-      checkpoints.back().txs / checkpoints.back().commit_s, measure_s);
+  if (o.reopen) {
+    std::printf("\ntotal %.1f s: reopened (tx ids and settle) %.1f s, reads %.1f s\n",
+                seconds_since(start), fill_s, measure_s);
+  } else {
+    std::printf(
+        "\ntotal %.1f s: fill %.1f s (%.0f tx/s; the largest ledger's commit_block calls %.1f "
+        "s, %.0f tx/s), reads %.1f s\n",
+        seconds_since(start), fill_s, checkpoints.back().txs / fill_s, checkpoints.back().commit_s,
+        checkpoints.back().txs / checkpoints.back().commit_s, measure_s);
+  }
 
   if (!o.out_json.empty()) {
     Json runs = Json::array();
@@ -728,6 +788,7 @@ int main(int argc, char** argv) {
                 {"seed", o.seed},
                 {"sync_writes", ledger_options.sync_writes},
                 {"settle", settle_name(o.settle)},
+                {"reopened", o.reopen},
                 {"checkpoints", runs},
                 {"comparison", comparison}};
     std::ofstream file(o.out_json);
