@@ -128,6 +128,10 @@ struct ColumnFamilyStats {
 
 struct LedgerOptions {
   bool sync_writes = true;  // tests that do not crash may turn fsync off
+  // RocksDB's cache of uncompressed SST blocks, shared by every column
+  // family. The default suits a small server; reads of a ledger larger than
+  // it miss more often (docs/perf-ledger-scale.md).
+  std::size_t block_cache_bytes = std::size_t{32} << 20;
 };
 
 class Ledger {

@@ -58,8 +58,6 @@ namespace {
 // results hashes no longer match what this build computes for them.
 constexpr std::string_view kFormat = "custos-ledger/3";
 
-// Sized for a small server: the cache is shared by every column family.
-constexpr std::size_t kBlockCacheBytes = 32u << 20;
 constexpr std::size_t kWriteBufferBytes = 8u << 20;       // per column family
 constexpr std::size_t kAllWriteBuffersBytes = 48u << 20;  // flush before exceeding
 constexpr int kBloomBitsPerKey = 10;
@@ -1020,7 +1018,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
     return make_error("ledger_io", dir.string() + ": " + layout.error().message);
   }
 
-  auto cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const char* name : kCfNames) descriptors.emplace_back(name, column_family_options(cache));
 

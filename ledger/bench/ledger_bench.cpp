@@ -77,10 +77,11 @@ struct Options {
   std::size_t history_events = 100;
   std::vector<std::uint64_t> checkpoints = {1'000, 1'000'000};
   std::size_t reads = 2'000;
-  std::size_t warmup_reads = 200;
+  std::size_t warmup_reads = 2'000;
   std::size_t rounds = 10;
   std::uint64_t seed = 1;
   bool no_sync = false;
+  std::size_t block_cache_mib = LedgerOptions{}.block_cache_bytes >> 20;
   ledger::Settle settle = ledger::Settle::kFlush;
   std::string out_json;
 };
@@ -624,7 +625,7 @@ int main(int argc, char** argv) {
   app.add_option("--reads", o.reads, "Timed reads of each kind per checkpoint (default 2000)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
   app.add_option("--warmup", o.warmup_reads,
-                 "Untimed reads of each kind per checkpoint before the timed ones (default 200)")
+                 "Untimed reads of each kind per checkpoint before the timed ones (default 2000)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{10'000'000}));
   app.add_option("--rounds", o.rounds,
                  "Rounds the timed reads are split into, alternating between checkpoints "
@@ -633,6 +634,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Seed of the random log indexes and tx ids (default 1)");
   app.add_flag("--no-sync", o.no_sync,
                "Commit without fsync (a node syncs every block; this only shortens the fill)");
+  app.add_option("--block-cache-mib", o.block_cache_mib,
+                 "Each ledger's RocksDB block cache (default: the node's, 32)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.add_option("--settle", o.settle,
                  "Once a ledger has reached its checkpoint: wait (for the compactions due), "
                  "flush (memtables to SST files, then wait; the default) or compact (flush, "
@@ -679,6 +683,7 @@ int main(int argc, char** argv) {
   // The node opens its ledger with the default options (node/node.cpp).
   LedgerOptions ledger_options;
   if (o.no_sync) ledger_options.sync_writes = false;
+  ledger_options.block_cache_bytes = o.block_cache_mib << 20;
   std::vector<Sized> ledgers;
   for (std::uint64_t target : o.checkpoints) {
     Sized s;
@@ -695,10 +700,10 @@ int main(int argc, char** argv) {
   }
 
   std::printf(
-      "ledger_bench: %s, sync_writes %s, blocks of %zu tx, %zu items, probe of %zu events, "
-      "settle %s\n",
-      o.dir.string().c_str(), ledger_options.sync_writes ? "on" : "off", o.block_txs, o.items,
-      o.history_events, settle_name(o.settle));
+      "ledger_bench: %s, sync_writes %s, block cache %zu MiB, blocks of %zu tx, %zu items, "
+      "probe of %zu events, settle %s\n",
+      o.dir.string().c_str(), ledger_options.sync_writes ? "on" : "off", o.block_cache_mib,
+      o.block_txs, o.items, o.history_events, settle_name(o.settle));
   std::printf(
       "  %zu timed reads of each kind per checkpoint in %zu interleaved rounds, after %zu "
       "untimed\n",
@@ -787,6 +792,7 @@ int main(int argc, char** argv) {
                 {"rounds", o.rounds},
                 {"seed", o.seed},
                 {"sync_writes", ledger_options.sync_writes},
+                {"block_cache_mib", o.block_cache_mib},
                 {"settle", settle_name(o.settle)},
                 {"reopened", o.reopen},
                 {"checkpoints", runs},
