@@ -116,8 +116,28 @@ struct StateProofs {
   std::vector<SmtLookup> lookups;  // one per key, in the order asked
 };
 
+// How settle() leaves the database (RocksDB's LSM tree: memtables in
+// memory, SST files in levels 0..6).
+enum class Settle {
+  kWait,     // as it is: only wait for the flushes and compactions due
+  kFlush,    // memtables written to level-0 SST files first
+  kCompact,  // flushed, then each column family compacted into one sorted run
+};
+
+// What one column family holds on disk and in memory (storage_stats()).
+struct ColumnFamilyStats {
+  std::string name;                            // "history", "mlog", ...
+  std::vector<std::uint64_t> files_per_level;  // SST files in level 0, 1, ...
+  std::uint64_t sst_bytes = 0;
+  std::uint64_t memtable_bytes = 0;
+};
+
 struct LedgerOptions {
   bool sync_writes = true;  // tests that do not crash may turn fsync off
+  // RocksDB's cache of uncompressed SST blocks, shared by every column
+  // family. The default suits a small server; reads of a ledger larger than
+  // it miss more often (docs/perf-ledger-scale.md).
+  std::size_t block_cache_bytes = std::size_t{32} << 20;
 };
 
 class Ledger {
@@ -226,6 +246,15 @@ class Ledger {
   // with sync.
   virtual std::optional<std::string> get_meta(std::string_view name) const = 0;
   virtual Status put_meta(std::string_view name, std::string_view value) = 0;
+
+  // --- maintenance: for tools and benchmarks; the node calls neither ---------
+  // Does what `how` says, then returns once RocksDB has no flush or
+  // compaction running or pending (polling every few milliseconds). Reads and
+  // commits may run meanwhile; work they cause is waited for too. Changes
+  // where records are kept, never what any read returns. Errors: "ledger_io".
+  virtual Status settle(Settle how) = 0;
+  // One entry per column family, in a fixed order. Thread-safe.
+  virtual std::vector<ColumnFamilyStats> storage_stats() const = 0;
 };
 
 }  // namespace custos::ledger

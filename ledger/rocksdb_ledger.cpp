@@ -26,14 +26,17 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <span>
 #include <system_error>
+#include <thread>
 
 #include "core/merkle.h"
 #include "core/merkle_log.h"
@@ -55,13 +58,15 @@ namespace {
 // results hashes no longer match what this build computes for them.
 constexpr std::string_view kFormat = "custos-ledger/3";
 
-// Sized for a small server: the cache is shared by every column family.
-constexpr std::size_t kBlockCacheBytes = 32u << 20;
 constexpr std::size_t kWriteBufferBytes = 8u << 20;       // per column family
 constexpr std::size_t kAllWriteBuffersBytes = 48u << 20;  // flush before exceeding
 constexpr int kBloomBitsPerKey = 10;
 constexpr int kOpenFilesMax = 512;
 constexpr std::size_t kInfoLogFilesKept = 4;
+constexpr int kSettlePollMs = 20;
+// Log nodes at this level and above are also kept in memory (LogNodeCache):
+// 2^-9 of the leaf count, 64 KiB per million transactions.
+constexpr std::uint32_t kLogCachedLevelMin = 10;
 
 // Column family order in handles_; kDefault exists only because RocksDB
 // requires it.
@@ -267,14 +272,55 @@ std::optional<std::string> read_cf(rocksdb::DB& db, rocksdb::ColumnFamilyHandle*
   return value;
 }
 
+// The transaction log's nodes at levels kLogCachedLevelMin and above, in
+// memory, so that a proof makes the same number of RocksDB reads (at most
+// kLogCachedLevelMin and the peaks below it) at every log size, the rest
+// being memory reads. Nodes never change, so a copy is never stale; a node
+// not here yet (a commit has written it but not added it) is read from
+// RocksDB. Thread-safe: readers share a lock, commit_block takes it alone.
+class LogNodeCache {
+ public:
+  std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const {
+    if (level < kLogCachedLevelMin) return std::nullopt;
+    std::shared_lock lock(mutex_);
+    const std::size_t at = level - kLogCachedLevelMin;
+    if (at >= levels_.size() || index >= levels_[at].size()) return std::nullopt;
+    return levels_[at][index];
+  }
+
+  // Keeps the nodes of `writes` at cached levels. Each level grows in index
+  // order, as MerkleLog::append returns its writes and as the mlog family
+  // holds them, so a node that does not extend its level is a bug.
+  void add(std::span<const NodeWrite> writes) {
+    std::unique_lock lock(mutex_);
+    for (const NodeWrite& w : writes) {
+      if (w.level < kLogCachedLevelMin) continue;
+      const std::size_t at = w.level - kLogCachedLevelMin;
+      if (at >= levels_.size()) levels_.resize(at + 1);
+      if (w.index != levels_[at].size()) {
+        die("log node (" + std::to_string(w.level) + ", " + std::to_string(w.index) +
+            ") does not extend its level of " + std::to_string(levels_[at].size()) + " nodes");
+      }
+      levels_[at].push_back(w.hash);
+    }
+  }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::vector<std::vector<Hash256>> levels_;  // [level - kLogCachedLevelMin][index]
+};
+
 // The transaction log's nodes in the mlog family, read at `ro` (a snapshot
-// or the latest state). A stored node never changes, so any read made after
-// the head that names a size finds every node of that size.
+// or the latest state), through `cache` for its levels. A stored node never
+// changes, so any read made after the head that names a size finds every
+// node of that size.
 class RocksLogStore final : public MerkleLogStore {
  public:
-  RocksLogStore(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ReadOptions ro = {})
-      : db_(db), cf_(cf), ro_(ro) {}
+  RocksLogStore(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const LogNodeCache& cache,
+                rocksdb::ReadOptions ro = {})
+      : db_(db), cf_(cf), cache_(cache), ro_(ro) {}
   std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const override {
+    if (auto cached = cache_.get(level, index)) return cached;
     auto bytes = read_cf(db_, cf_, ro_, mlog_key(level, index));
     if (!bytes) return std::nullopt;
     return hash_from_raw(*bytes,
@@ -284,6 +330,7 @@ class RocksLogStore final : public MerkleLogStore {
  private:
   rocksdb::DB& db_;
   rocksdb::ColumnFamilyHandle* cf_;
+  const LogNodeCache& cache_;
   rocksdb::ReadOptions ro_;
 };
 
@@ -573,7 +620,7 @@ class RocksLedger final : public Ledger {
 
     // Only commit_block() writes mlog and smt, under commit_mutex_, so the
     // latest state is the committed version these updates must start from.
-    RocksLogStore log_store(*db_, handles_[kMlog]);
+    RocksLogStore log_store(*db_, handles_[kMlog], log_cache_);
     std::vector<NodeWrite> log_writes = MerkleLog(log_store, old_log_size).append(leaf_hashes);
     for (const NodeWrite& w : log_writes) put(kMlog, mlog_key(w.level, w.index), raw(w.hash));
     const std::uint64_t log_size = old_log_size + leaf_hashes.size();
@@ -617,6 +664,7 @@ class RocksLedger final : public Ledger {
     auto s = db_->Write(wo, &batch);
     state_cache_.end_write();
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
+    log_cache_.add(log_writes);
     std::lock_guard head_lock(head_mu_);
     head_ = new_head;
     return ok_status();
@@ -631,19 +679,19 @@ class RocksLedger final : public Ledger {
   // The log reads below take the head's size first and the nodes after: log
   // nodes are never rewritten, so a commit in between cannot change them.
   Result<Hash256> log_root(std::uint64_t size) const override {
-    RocksLogStore store(*db_, handles_[kMlog]);
+    RocksLogStore store(*db_, handles_[kMlog], log_cache_);
     return MerkleLog(store, head_log_size()).root(size);
   }
 
   Result<std::vector<Hash256>> inclusion_proof(std::uint64_t log_index,
                                                std::uint64_t log_size) const override {
-    RocksLogStore store(*db_, handles_[kMlog]);
+    RocksLogStore store(*db_, handles_[kMlog], log_cache_);
     return MerkleLog(store, head_log_size()).inclusion_proof(log_index, log_size);
   }
 
   Result<std::vector<Hash256>> consistency_proof(std::uint64_t old_size,
                                                  std::uint64_t new_size) const override {
-    RocksLogStore store(*db_, handles_[kMlog]);
+    RocksLogStore store(*db_, handles_[kMlog], log_cache_);
     return MerkleLog(store, head_log_size()).consistency_proof(old_size, new_size);
   }
 
@@ -809,6 +857,85 @@ class RocksLedger final : public Ledger {
     return ok_status();
   }
 
+  Status settle(Settle how) override {
+    if (how != Settle::kWait) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      if (auto s = db_->Flush(fo, handles_); !s.ok()) return io_error("flushing", s);
+    }
+    if (how == Settle::kCompact) {
+      rocksdb::CompactRangeOptions co;
+      // Rewrite the last level too, so that each family ends as one run.
+      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      for (auto* h : handles_) {
+        if (auto s = db_->CompactRange(co, h, nullptr, nullptr); !s.ok()) {
+          return io_error("compacting " + h->GetName(), s);
+        }
+      }
+    }
+    // RocksDB 7.8 has no call that waits for background work; its
+    // properties say whether any is running or due.
+    auto busy = [&] {
+      std::uint64_t v = 0;
+      if (db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &v) && v) return true;
+      if (db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &v) && v) {
+        return true;
+      }
+      for (auto* h : handles_) {
+        if (db_->GetIntProperty(h, rocksdb::DB::Properties::kMemTableFlushPending, &v) && v) {
+          return true;
+        }
+        if (db_->GetIntProperty(h, rocksdb::DB::Properties::kCompactionPending, &v) && v) {
+          return true;
+        }
+      }
+      return false;
+    };
+    while (busy()) std::this_thread::sleep_for(std::chrono::milliseconds(kSettlePollMs));
+    return ok_status();
+  }
+
+  std::vector<ColumnFamilyStats> storage_stats() const override {
+    std::vector<ColumnFamilyStats> out;
+    const int levels = db_->NumberLevels(handles_[kDefault]);
+    for (auto* h : handles_) {
+      ColumnFamilyStats cf;
+      cf.name = h->GetName();
+      for (int level = 0; level < levels; ++level) {
+        std::string files;
+        std::uint64_t n = 0;
+        if (db_->GetProperty(
+                h, rocksdb::DB::Properties::kNumFilesAtLevelPrefix + std::to_string(level),
+                &files)) {
+          n = std::strtoull(files.c_str(), nullptr, 10);
+        }
+        cf.files_per_level.push_back(n);
+      }
+      db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &cf.sst_bytes);
+      db_->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &cf.memtable_bytes);
+      out.push_back(std::move(cf));
+    }
+    return out;
+  }
+
+  // Reads the log nodes of the cached levels into log_cache_; on open,
+  // before any other call.
+  void load_log_cache() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kMlog]));
+    std::vector<NodeWrite> nodes;
+    for (it->Seek(slice(mlog_key(kLogCachedLevelMin, 0))); it->Valid(); it->Next()) {
+      std::string_view key = view(it->key());
+      if (key.size() != 9) die("corrupt log node key of " + std::to_string(key.size()) + " bytes");
+      const auto level = static_cast<std::uint8_t>(key[0]);
+      const std::uint64_t index = from_be64(key.substr(1));
+      nodes.push_back({level, index,
+                       hash_from_raw(view(it->value()), "log node (" + std::to_string(level) +
+                                                            ", " + std::to_string(index) + ")")});
+    }
+    check_iterator(*it, "reading log nodes");
+    log_cache_.add(nodes);
+  }
+
   // Stamps a new database with kFormat; refuses one written in another
   // layout version rather than misreading it.
   // After check_format(): reads the committed head, which head() then serves.
@@ -848,8 +975,7 @@ class RocksLedger final : public Ledger {
   // Calls f(seq, stored text) for the events of `key` with seq >= from_seq,
   // oldest first, at most `limit`.
   template <typename F>
-  void for_each_event(std::string_view key, std::uint64_t from_seq, std::size_t limit,
-                      F f) const {
+  void for_each_event(std::string_view key, std::uint64_t from_seq, std::size_t limit, F f) const {
     // Writes refuse such keys, so none has a history; answering (rather than
     // aborting) keeps a crafted request from stopping the node.
     if (limit == 0 || key.find('\0') != std::string_view::npos) return;
@@ -895,6 +1021,7 @@ class RocksLedger final : public Ledger {
   mutable std::mutex head_mu_;
   std::optional<Head> head_;
   mutable StateCache state_cache_;
+  LogNodeCache log_cache_;
 };
 
 rocksdb::ColumnFamilyOptions column_family_options(const std::shared_ptr<rocksdb::Cache>& cache) {
@@ -986,7 +1113,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
     return make_error("ledger_io", dir.string() + ": " + layout.error().message);
   }
 
-  auto cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const char* name : kCfNames) descriptors.emplace_back(name, column_family_options(cache));
 
@@ -998,7 +1125,8 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
 
   auto format = ledger->check_format();
   if (!format) return make_error("ledger_io", dir.string() + ": " + format.error().message);
-  ledger->load_head();
+  ledger->load_head();  // first: the log cache loads up to the head's log size
+  ledger->load_log_cache();
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
 

@@ -182,6 +182,37 @@ TEST_CASE("the transaction log and state map follow every block and survive reop
   check_commitments(*l, model, absent);
 }
 
+// The ledger keeps the log's nodes from level 10 up in memory as well
+// (rocksdb_ledger.cpp, LogNodeCache); with more than 2^12 leaves, proofs and
+// roots use nodes of levels 10 to 12 whether just committed, loaded when
+// reopening or committed after that.
+TEST_CASE(
+    "log proofs and roots past 2^10 leaves agree with the model, before and after reopening") {
+  TempDir dir;
+  CommitmentModel model;
+  std::uint64_t n = 1;
+  auto commit_txs = [&](Ledger& l, std::size_t count) {
+    std::vector<Transaction> txs;
+    for (std::size_t i = 0; i < count; ++i) txs.push_back(make_tx(n++));
+    Block b = next_block(l, std::move(txs));
+    auto e = effects_for(b);
+    commit_ok(l, b, e);
+    model.add(b, e);
+  };
+  {
+    auto l = open_ok(dir.path());
+    // Sizes that straddle 1024 and 2048 on either side.
+    for (std::size_t count : {1, 700, 323, 1, 1, 1000, 990}) commit_txs(*l, count);
+    REQUIRE(l->head()->log_size == 3016);
+    check_commitments(*l, model, {});
+  }
+  auto l = open_ok(dir.path());
+  check_commitments(*l, model, {});
+  commit_txs(*l, 1100);  // past 4096: a level-12 node made after the reload
+  REQUIRE(l->head()->log_size == 4116);
+  check_commitments(*l, model, {});
+}
+
 TEST_CASE("the commitment reads refuse what is out of range and answer an empty ledger") {
   TempDir dir;
   auto l = open_ok(dir.path());

@@ -455,6 +455,56 @@ TEST_CASE("head signatures: per height, sorted by node, replaced per node, kept 
   CHECK(l->last_head_signature_height() == std::optional<std::uint64_t>(256));
 }
 
+TEST_CASE("settle moves records from memtables to SST files without changing any read") {
+  TempDir dir;
+  auto l = open_ok(dir.path());
+  for (std::uint64_t h = 0; h < 4; ++h) {
+    Block b = next_block(*l, {make_tx(100 + h)});
+    commit_ok(*l, b,
+              effects_for(b, {{"item/E-1", Json{{"h", h}}}}, {{"item/E-1", h, Json{{"seq", h}}}}));
+  }
+  const Head head = *l->head();
+  auto family = [&](const std::string& name) {
+    for (const ColumnFamilyStats& cf : l->storage_stats()) {
+      if (cf.name == name) return cf;
+    }
+    FAIL("no column family " << name);
+    return ColumnFamilyStats{};
+  };
+  auto files = [](const ColumnFamilyStats& cf) {
+    std::uint64_t n = 0;
+    for (std::uint64_t f : cf.files_per_level) n += f;
+    return n;
+  };
+  CHECK(l->storage_stats().size() == 10);  // every family, "default" included
+  CHECK(files(family("history")) == 0);
+  CHECK(family("history").memtable_bytes > 0);
+
+  REQUIRE(l->settle(Settle::kWait).ok());
+  CHECK(files(family("history")) == 0);
+
+  REQUIRE(l->settle(Settle::kFlush).ok());
+  ColumnFamilyStats flushed = family("history");
+  REQUIRE_FALSE(flushed.files_per_level.empty());
+  CHECK(flushed.files_per_level[0] == 1);
+  CHECK(flushed.sst_bytes > 0);
+
+  // One more flushed write makes a second level-0 file; compacting leaves
+  // one run below level 0.
+  commit_effects(*l, {}, {{"item/E-1", 4, Json{{"seq", 4}}}});
+  REQUIRE(l->settle(Settle::kFlush).ok());
+  CHECK(family("history").files_per_level[0] == 2);
+  REQUIRE(l->settle(Settle::kCompact).ok());
+  ColumnFamilyStats compacted = family("history");
+  CHECK(compacted.files_per_level[0] == 0);
+  CHECK(files(compacted) == 1);
+
+  CHECK(seqs_of(l->history("item/E-1", 0, 10)) == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
+  CHECK(l->get("item/E-1") == Json{{"h", 3}});
+  CHECK(l->block(head.height)->header.hash() == head.block_hash);
+  CHECK(l->roots(head.height) == head.roots());
+}
+
 TEST_CASE("head and results_hash follow each commit") {
   TempDir dir;
   auto l = open_ok(dir.path());
