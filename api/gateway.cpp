@@ -23,6 +23,8 @@ using httplib::Request;
 using httplib::Response;
 namespace code = chaincode::code;
 
+constexpr std::size_t kKeepAliveRequestsMax = 10'000;
+
 // How long GET /v1/evidence/{id}/bundle waits for a head signed by a
 // majority of the nodes before it answers 503.
 constexpr std::chrono::milliseconds kBundleWaitMax{3000};
@@ -198,6 +200,13 @@ void Gateway::install_routes() {
   s.set_payload_max_length(std::max(config.http.body_bytes_max, config.http.batch_bytes_max));
   s.set_read_timeout(10, 0);
   s.set_write_timeout(10, 0);
+  // The library closes a keep-alive connection after 5 requests. Each
+  // reconnect passes its listen queue of 5, and a burst of them on a busy
+  // machine overflows it: the dropped SYN is sent again after the kernel's
+  // 1 s, and the request takes a second. A connection now serves
+  // kKeepAliveRequestsMax requests. The idle limit stays at the library's
+  // 5 s: an idle connection holds one of the http.threads.
+  s.set_keep_alive_max_count(kKeepAliveRequestsMax);
   // Answers go out in more than one write (headers, then body): with
   // Nagle's algorithm on, the second waits for the client's delayed ACK,
   // tens of milliseconds on every request of a keep-alive connection.
