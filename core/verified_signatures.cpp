@@ -61,15 +61,28 @@ std::size_t VerifiedSignatures::size() const {
   return held_.size();
 }
 
+bool VerifiedSignatures::holds(const PublicKey& key, ByteView message,
+                               const Signature& signature) const {
+  Hash256 t = triple(key, message, signature);
+  std::lock_guard lock(mu_);
+  return held_.contains(t);
+}
+
 void verify_ahead(VerifiedSignatures& cache, const std::vector<SignatureCheck>& checks,
                   unsigned threads) {
+  // Only what is not remembered yet: on the node that admitted a block's
+  // transactions that is nothing, and no thread is started.
+  std::vector<const SignatureCheck*> misses;
+  for (const auto& c : checks) {
+    if (!cache.holds(*c.key, c.message, *c.signature)) misses.push_back(&c);
+  }
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t i = next++; i < checks.size(); i = next++) {
-      cache.verify_and_remember(*checks[i].key, checks[i].message, *checks[i].signature);
+    for (std::size_t i = next++; i < misses.size(); i = next++) {
+      cache.verify_and_remember(*misses[i]->key, misses[i]->message, *misses[i]->signature);
     }
   };
-  std::size_t helpers = std::min<std::size_t>(threads, checks.size() / kChecksPerThreadMin);
+  std::size_t helpers = std::min<std::size_t>(threads, misses.size() / kChecksPerThreadMin);
   helpers = helpers > 0 ? helpers - 1 : 0;
   std::vector<std::thread> pool;
   for (std::size_t i = 0; i < helpers; ++i) pool.emplace_back(work);

@@ -35,6 +35,9 @@ class VerifiedSignatures {
   // executes once per node) or verifies now.
   bool verify_once(const PublicKey& key, ByteView message, const Signature& signature);
 
+  // Whether the triple is remembered (nothing is verified or forgotten).
+  bool holds(const PublicKey& key, ByteView message, const Signature& signature) const;
+
   std::size_t size() const;
 
  private:

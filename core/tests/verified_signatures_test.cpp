@@ -89,6 +89,10 @@ TEST_CASE("verify_ahead remembers exactly the signatures that verify, across thr
   CHECK(cache.size() == 90);
   verify_ahead(cache, {}, 4);  // nothing to do
   CHECK(cache.size() == 90);
+  verify_ahead(cache, checks, 4);  // all remembered already, or not verifying
+  CHECK(cache.size() == 90);
+  CHECK(cache.holds(pub, msgs[0], sigs[0]));
+  CHECK_FALSE(cache.holds(pub, msgs[3], sigs[3]));
 }
 
 }  // namespace custos
