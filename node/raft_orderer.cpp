@@ -159,6 +159,7 @@ RaftOrderer::RaftOrderer(const NodeConfig& config, std::string network_id,
   rc.applied = storage_->snapshot().meta.index;
   rc.seed = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32);
   raft_ = std::make_unique<consensus::Raft>(rc, storage_.get());
+  applied_index_ = rc.applied;
   status_.role = "follower";
   status_.members = rc.voters.size();
   status_.learners = rc.learners.size();
@@ -212,6 +213,10 @@ Status RaftOrderer::start() {
   if (!port) return port.error();
   transport_port_ = *port;
   running_ = true;
+  apply_thread_ = std::thread([this] {
+    name_this_thread("custos-apply");
+    run_applies();
+  });
   thread_ = std::thread([this] {
     name_this_thread("custos-raft");
     run();
@@ -244,8 +249,22 @@ void RaftOrderer::stop() {
     stopping_ = true;
   }
   in_cv_.notify_all();
+  {
+    std::lock_guard lock(apply_mu_);  // so that a queue_apply() waiting for room sees stopping_
+  }
+  apply_done_cv_.notify_all();
   mempool_.close();
   if (thread_.joinable()) thread_.join();
+  // The block being applied is finished; the queued entries are not: they
+  // are in the Raft log, past what the ledger has applied, and a restart
+  // applies them again.
+  {
+    std::lock_guard lock(apply_mu_);
+    apply_stopping_ = true;
+    apply_jobs_.clear();
+  }
+  apply_cv_.notify_all();
+  if (apply_thread_.joinable()) apply_thread_.join();
   transport_->stop();
   worker_.stop();
   {
@@ -493,12 +512,18 @@ void RaftOrderer::run() {
 
 bool RaftOrderer::handle_ready() {
   consensus::Ready rd = raft_->ready();
-  if (rd.snapshot && !install_snapshot(*rd.snapshot)) return false;
+  if (rd.snapshot) {
+    // The blocks before it come from peers, applied here: after the queued ones.
+    if (!drain_applies() || !install_snapshot(*rd.snapshot)) return false;
+  }
   storage_->save(rd.snapshot, rd.entries, rd.hard_state);
+  if (rd.snapshot && rd.snapshot->meta.index > ledger_applied()) set_applied(rd.snapshot->meta.index);
   for (const auto& m : rd.messages) {
     transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
   }
-  for (const Entry& e : rd.committed_entries) apply_entry(e);
+  for (Entry& e : rd.committed_entries) {
+    if (!queue_apply(std::move(e))) return false;  // (advance() reads only the indexes)
+  }
   if (!rd.read_states.empty()) {
     std::lock_guard lock(read_mu_);
     for (const auto& rs : rd.read_states) {
@@ -509,17 +534,77 @@ bool RaftOrderer::handle_ready() {
     }
   }
   raft_->advance(rd);
+  return true;
+}
+
+bool RaftOrderer::queue_apply(Entry entry) {
+  ApplyJob job;
+  if (entry.type == EntryType::normal && proposed_ && proposed_->block &&
+      entry.index == proposed_->index &&
+      std::equal(entry.payload.begin(), entry.payload.end(), proposed_->payload.begin(),
+                 proposed_->payload.end())) {
+    job.own_block = std::move(*proposed_->block);
+    proposed_->block.reset();
+    job.own_ids.reserve(proposed_->txs.size());
+    for (const auto& [tx, id] : proposed_->txs) job.own_ids.push_back(id);
+  }
+  job.entry = std::move(entry);
+  {
+    std::unique_lock lock(apply_mu_);
+    apply_done_cv_.wait(lock, [&] { return stopping_ || apply_jobs_.size() < kApplyJobsMax; });
+    if (stopping_) return false;
+    apply_jobs_.push_back(std::move(job));
+  }
+  apply_cv_.notify_one();
+  return true;
+}
+
+bool RaftOrderer::drain_applies() {
+  std::unique_lock lock(apply_mu_);
+  apply_done_cv_.wait(lock, [&] { return stopping_ || (apply_jobs_.empty() && !apply_busy_); });
+  return !stopping_;
+}
+
+void RaftOrderer::run_applies() {
+  for (;;) {
+    ApplyJob job;
+    {
+      std::unique_lock lock(apply_mu_);
+      apply_cv_.wait(lock, [&] { return apply_stopping_ || !apply_jobs_.empty(); });
+      if (apply_stopping_) return;
+      job = std::move(apply_jobs_.front());
+      apply_jobs_.pop_front();
+      apply_busy_ = true;
+    }
+    const std::uint64_t index = job.entry.index;
+    apply_entry(std::move(job));
+    set_applied(index);
+    {
+      std::lock_guard lock(apply_mu_);
+      apply_busy_ = false;
+    }
+    apply_done_cv_.notify_all();
+  }
+}
+
+void RaftOrderer::set_applied(std::uint64_t index) {
   {
     // Under read_mu_, so that a read_barrier() between its check and its
     // wait cannot miss this.
     std::lock_guard lock(read_mu_);
-    applied_index_ = raft_->applied();
+    applied_index_ = index;
   }
   read_cv_.notify_all();
-  return true;
+  {
+    // The leader may cut its next block, a proposal may be settled.
+    std::lock_guard lock(in_mu_);
+    kick_ = true;
+  }
+  in_cv_.notify_one();
 }
 
-void RaftOrderer::apply_entry(const Entry& entry) {
+void RaftOrderer::apply_entry(ApplyJob job) {
+  const Entry& entry = job.entry;
   if (entry.type == EntryType::conf_change) {
     auto cc = consensus::decode_conf_change(entry.payload);
     if (!cc) return;
@@ -541,12 +626,8 @@ void RaftOrderer::apply_entry(const Entry& entry) {
     return;
   }
   if (entry.type != EntryType::normal) return;
-  const bool own = proposed_ && proposed_->block && entry.index == proposed_->index &&
-                   std::equal(entry.payload.begin(), entry.payload.end(),
-                              proposed_->payload.begin(), proposed_->payload.end());
-  Result<Block> block = own ? Result<Block>(std::move(*proposed_->block))
-                            : decode_block(entry.payload);
-  if (own) proposed_->block.reset();
+  const bool own = job.own_block.has_value();
+  Result<Block> block = own ? Result<Block>(std::move(*job.own_block)) : decode_block(entry.payload);
   if (!block) {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                   ": not a block: " + block.error().message);
@@ -578,11 +659,9 @@ void RaftOrderer::apply_entry(const Entry& entry) {
                                "/" + head->log_root.hex() + ", " + head->state_root.hex() +
                                ": this node's state has diverged");
   }
-  std::vector<Hash256> ids;
-  ids.reserve(block->txs.size());
-  if (own) {
-    for (const auto& [tx, id] : proposed_->txs) ids.push_back(id);
-  } else {
+  std::vector<Hash256> ids = std::move(job.own_ids);
+  if (!own) {
+    ids.reserve(block->txs.size());
     for (const auto& tx : block->txs) ids.push_back(tx.id());
   }
   applier_.apply(*block);
@@ -660,7 +739,7 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
 bool RaftOrderer::can_propose() const {
   // The next block names the previous one's hash and results: wait until
   // everything in the log (this term's no-op included) is applied.
-  return raft_->role() == Role::leader && raft_->applied() >= raft_->last_index() &&
+  return raft_->role() == Role::leader && ledger_applied() >= raft_->last_index() &&
          !proposed_ && Clock::now() >= transfer_until_;
 }
 
@@ -690,7 +769,7 @@ void RaftOrderer::maybe_propose_block() {
 }
 
 void RaftOrderer::settle_proposal() {
-  if (!proposed_ || raft_->applied() < proposed_->index) return;
+  if (!proposed_ || ledger_applied() < proposed_->index) return;
   // Whatever held that log position has been applied. A transaction not in
   // the ledger now was in a block another leader overwrote: forward it again.
   std::lock_guard lock(in_mu_);
@@ -729,7 +808,11 @@ void RaftOrderer::hand_over_leadership() {
 }
 
 void RaftOrderer::maybe_compact() {
-  std::uint64_t applied = raft_->applied();
+  // Only with nothing queued for the apply thread: the snapshot's
+  // membership is Raft's current one, which must be that of its index, and
+  // its head must be the block of that index.
+  std::uint64_t applied = ledger_applied();
+  if (applied != raft_->applied()) return;
   if (applied < storage_->first_index() - 1 + config_.raft.snapshot_entries) return;
   auto head = ledger_.head();
   if (auto s = storage_->compact(applied, raft_->conf_state(), snapshot_data(*head)); !s) {
@@ -799,7 +882,7 @@ void RaftOrderer::publish_status() {
   }
   s.term = raft_->term();
   s.commit_index = raft_->commit();
-  s.applied_index = raft_->applied();
+  s.applied_index = ledger_applied();
   s.members = raft_->conf_state().voters.size();
   s.learners = raft_->conf_state().learners.size();
   std::lock_guard lock(status_mu_);

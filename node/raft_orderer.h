@@ -15,9 +15,15 @@
 // snapshot names a ledger height, and a node that receives one fetches the
 // missing blocks from a peer, executing each.
 //
-// Threads: one consensus thread owns the Raft object, the Raft storage
-// writes and block application; the transport thread only queues frames.
-// Every public method is thread-safe.
+// Threads: one consensus thread owns the Raft object and the Raft storage
+// writes; it hands committed entries, in log order, to one apply thread,
+// which executes and commits their blocks. So a node keeps answering its
+// peers (appends, votes, heartbeats) while it applies a block, and a
+// follower acknowledges block n+1 while it still applies block n. The apply
+// queue is bounded: past kApplyJobsMax the consensus thread waits for it.
+// The leader cuts its next block only once its ledger has applied the log,
+// and the log is compacted only up to what the ledger has applied. The
+// transport thread only queues frames. Every public method is thread-safe.
 #pragma once
 
 #include <atomic>
@@ -45,6 +51,8 @@ using Clock = std::chrono::steady_clock;
 class RaftOrderer : public Orderer {
  public:
   static constexpr std::size_t kWorkerJobsMax = 50'000;
+  // Committed log entries waiting for the apply thread.
+  static constexpr std::size_t kApplyJobsMax = 16;
 
   // What the orderer needs from its node besides applying blocks: admission
   // of a transaction forwarded by another peer (the leader admits it anew).
@@ -93,7 +101,24 @@ class RaftOrderer : public Orderer {
   void on_frame(PeerId from, Bytes frame);
   void run();
   bool handle_ready();  // false: interrupted by stop()
-  void apply_entry(const consensus::Entry& entry);
+  // A committed log entry on its way to the apply thread. The leader's own
+  // proposal travels with its block and transaction ids, so that the apply
+  // thread need not parse it back.
+  struct ApplyJob {
+    consensus::Entry entry;
+    std::optional<Block> own_block;
+    std::vector<Hash256> own_ids;
+  };
+  // Consensus thread: queues a committed entry (waiting while the queue is
+  // full); false if stopping.
+  bool queue_apply(consensus::Entry entry);
+  // Consensus thread: waits until every queued entry is applied; false if stopping.
+  bool drain_applies();
+  void run_applies();  // the apply thread
+  void apply_entry(ApplyJob job);
+  // The index of the last log entry the ledger has applied.
+  std::uint64_t ledger_applied() const { return applied_index_.load(); }
+  void set_applied(std::uint64_t index);
   // False if stopping interrupted it (nothing may then be persisted).
   bool install_snapshot(const consensus::Snapshot& snap);
   bool fetch_blocks_to(std::uint64_t height, const Hash256& block_hash);
@@ -159,7 +184,18 @@ class RaftOrderer : public Orderer {
   mutable std::mutex status_mu_;
   ConsensusStatus status_;
   std::map<consensus::NodeId, std::string> names_;  // members added at run time
+  // The last log index applied to the ledger (by the apply thread, or by a
+  // snapshot install): read barriers, proposals and compaction wait for it.
   std::atomic<std::uint64_t> applied_index_{0};
+
+  // The apply thread's queue.
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;       // a job queued, or stopping
+  std::condition_variable apply_done_cv_;  // a job finished
+  std::deque<ApplyJob> apply_jobs_;
+  bool apply_busy_ = false;
+  bool apply_stopping_ = false;
+  std::thread apply_thread_;
 
   // The block this leader proposed and has not yet seen applied (consensus
   // thread only): once the log is applied past its index, whatever of it is
