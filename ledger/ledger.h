@@ -133,7 +133,11 @@ struct ColumnFamilyStats {
 };
 
 struct LedgerOptions {
-  bool sync_writes = true;  // tests that do not crash may turn fsync off
+  // fsync at every commit_block(). A node ordering with Raft turns it off:
+  // its Raft log already holds every committed block durably, and it calls
+  // sync() before it lets go of any of that log (docs/architecture.md).
+  // Tests that do not crash may turn it off too.
+  bool sync_writes = true;
   // RocksDB's cache of uncompressed SST blocks, shared by every column
   // family. The default suits a small server; reads of a ledger larger than
   // it miss more often (docs/perf-ledger-scale.md).
@@ -164,6 +168,10 @@ class Ledger {
   // sets each history key's state map value from its last append in the
   // block. Errors: "ledger_order", "ledger_io".
   virtual Status commit_block(const Block& block, const BlockEffects& effects) = 0;
+  // Makes every block committed so far durable (an fsync of RocksDB's
+  // write-ahead log); what sync_writes does at each commit. Thread-safe.
+  // Errors: "ledger_io".
+  virtual Status sync() const = 0;
 
   // --- commitments ---------------------------------------------------------------
   // The roots after the block at `height`; nullopt if no such block.

@@ -396,8 +396,9 @@ class ScopedSnapshot {
 // Parsed world-state values (absent ones too), so that records every
 // transaction reads (identities, keys, cases) are not read and parsed again
 // each time. Exact, never stale: a commit drops the keys it writes before
-// writing, and a read fills in a value only if no commit began or ran while
-// it read. Bounded: emptied when full. Thread-safe.
+// writing and puts their new values in once written, and a read fills in a
+// value only if no commit began or ran while it read. Bounded: emptied when
+// full. Thread-safe.
 class StateCache {
  public:
   struct Seen {
@@ -430,10 +431,16 @@ class StateCache {
       if (auto it = values_.find(w.key); it != values_.end()) values_.erase(it);
     }
   }
-  void end_write() {
+  // `writes` are in the database now (if `written`): their values are what
+  // a read would find (a later write to a key wins), so the next block's
+  // reads of the keys it just wrote need not parse them back.
+  void end_write(const std::vector<StateWrite>& writes, bool written) {
     std::lock_guard lock(mu_);
     writing_ = false;
     ++generation_;
+    if (!written) return;
+    if (values_.size() + writes.size() > kEntriesMax) values_.clear();
+    for (const auto& w : writes) values_.insert_or_assign(w.key, w.value);
   }
 
  private:
@@ -592,7 +599,7 @@ class RocksLedger final : public Ledger {
     std::map<std::string, std::uint64_t, std::less<>> next_seq;
     // Each key's state map value comes from its last append in the block.
     std::map<std::string, Hash256, std::less<>> history_heads;
-    std::unique_ptr<rocksdb::Iterator> last(db_->NewIterator({}, handles_[kHistory]));
+    std::unique_ptr<rocksdb::Iterator> last;  // made on the first key not in history_next_
     for (std::size_t i = 0; i < effects.history.size(); ++i) {
       const HistoryAppend& a = effects.history[i];
       if (a.key.find('\0') != std::string::npos) {
@@ -604,7 +611,14 @@ class RocksLedger final : public Ledger {
       }
       auto it = next_seq.find(a.key);
       if (it == next_seq.end()) {
-        it = next_seq.emplace(a.key, next_history_seq(*last, a.key)).first;
+        std::uint64_t next = 0;
+        if (auto known = history_next_.find(a.key); known != history_next_.end()) {
+          next = known->second;
+        } else {
+          if (!last) last.reset(db_->NewIterator({}, handles_[kHistory]));
+          next = next_history_seq(*last, a.key);
+        }
+        it = next_seq.emplace(a.key, next).first;
       }
       if (a.seq != it->second) {
         die("commit_block: history of \"" + a.key + "\" gets seq " + std::to_string(a.seq) +
@@ -662,9 +676,11 @@ class RocksLedger final : public Ledger {
     wo.sync = options_.sync_writes;
     state_cache_.begin_write(effects.writes);
     auto s = db_->Write(wo, &batch);
-    state_cache_.end_write();
+    state_cache_.end_write(effects.writes, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
     log_cache_.add(log_writes);
+    if (history_next_.size() + next_seq.size() > kHistoryNextMax) history_next_.clear();
+    for (auto& [key, next] : next_seq) history_next_.insert_or_assign(key, next);
     std::lock_guard head_lock(head_mu_);
     head_ = new_head;
     return ok_status();
@@ -857,6 +873,11 @@ class RocksLedger final : public Ledger {
     return ok_status();
   }
 
+  Status sync() const override {
+    if (auto s = db_->SyncWAL(); !s.ok()) return io_error("syncing the write-ahead log", s);
+    return ok_status();
+  }
+
   Status settle(Settle how) override {
     if (how != Settle::kWait) {
       rocksdb::FlushOptions fo;
@@ -1017,6 +1038,12 @@ class RocksLedger final : public Ledger {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   const LedgerOptions options_;
   std::mutex commit_mutex_;
+  // The next history seq of keys recent blocks appended to, so that a
+  // commit checks an append's seq without seeking the history family. Only
+  // commit_block() writes history, under commit_mutex_, which guards this
+  // too; entries are set once a block is written. Emptied when full.
+  static constexpr std::size_t kHistoryNextMax = 100'000;
+  std::map<std::string, std::uint64_t, std::less<>> history_next_;
   // The committed head, read once at open and replaced by each commit.
   mutable std::mutex head_mu_;
   std::optional<Head> head_;

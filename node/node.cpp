@@ -82,7 +82,10 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   if (!genesis) return genesis.error();
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
-  auto ledger = ledger::Ledger::open(config.data_dir / "ledger");
+  // Under Raft the log holds the committed blocks durably (RaftOrderer syncs
+  // the ledger before compacting it): no fsync per block.
+  auto ledger = ledger::Ledger::open(config.data_dir / "ledger",
+                                     {.sync_writes = !config.raft.enabled});
   if (!ledger) return ledger.error();
 
   // The genesis hash is recorded before block 0 so that a crash between the
@@ -100,6 +103,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   if (!(*ledger)->head()) {
     auto [block, effects] = chaincode::genesis_block(*genesis);
     if (auto s = (*ledger)->commit_block(block, effects); !s) return s.error();
+    if (auto s = (*ledger)->sync(); !s) return s.error();
   }
   auto node_key = load_node_key(config, **ledger);
   if (!node_key) return node_key.error();

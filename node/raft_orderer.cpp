@@ -265,6 +265,7 @@ void RaftOrderer::stop() {
   }
   apply_cv_.notify_all();
   if (apply_thread_.joinable()) apply_thread_.join();
+  sync_ledger();
   transport_->stop();
   worker_.stop();
   {
@@ -513,8 +514,10 @@ void RaftOrderer::run() {
 bool RaftOrderer::handle_ready() {
   consensus::Ready rd = raft_->ready();
   if (rd.snapshot) {
-    // The blocks before it come from peers, applied here: after the queued ones.
+    // The blocks before it come from peers, applied here: after the queued
+    // ones. They must be durable before the log stops holding their entries.
     if (!drain_applies() || !install_snapshot(*rd.snapshot)) return false;
+    sync_ledger();
   }
   storage_->save(rd.snapshot, rd.entries, rd.hard_state);
   if (rd.snapshot && rd.snapshot->meta.index > ledger_applied()) set_applied(rd.snapshot->meta.index);
@@ -670,6 +673,10 @@ void RaftOrderer::apply_entry(ApplyJob job) {
   for (const auto& id : ids) forwarded_.erase(id);
 }
 
+void RaftOrderer::sync_ledger() {
+  if (auto s = ledger_.sync(); !s) fatal(config_.node_id, "cannot sync the ledger: " + s.error().message);
+}
+
 bool RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
   auto point = parse_snapshot_data(snap.data);
   if (!point) fatal(config_.node_id, point.error().message);
@@ -815,6 +822,7 @@ void RaftOrderer::maybe_compact() {
   if (applied != raft_->applied()) return;
   if (applied < storage_->first_index() - 1 + config_.raft.snapshot_entries) return;
   auto head = ledger_.head();
+  sync_ledger();  // the blocks of the entries compacted away
   if (auto s = storage_->compact(applied, raft_->conf_state(), snapshot_data(*head)); !s) {
     log_line(config_.node_id, "cannot compact the Raft log: " + s.error().message);
     return;

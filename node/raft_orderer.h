@@ -22,8 +22,16 @@
 // follower acknowledges block n+1 while it still applies block n. The apply
 // queue is bounded: past kApplyJobsMax the consensus thread waits for it.
 // The leader cuts its next block only once its ledger has applied the log,
-// and the log is compacted only up to what the ledger has applied. The
-// transport thread only queues frames. Every public method is thread-safe.
+// and the log is compacted only up to what the ledger has applied.
+//
+// Durability: the Raft log is fsynced before an entry counts as committed,
+// so the ledger is written without fsync; it is synced before the log is
+// compacted (or a snapshot installed) and on stop. After a power cut the
+// ledger reopens at a block at or before the last applied one, and the
+// entries after the snapshot, still in the log, are applied again.
+//
+// The transport thread only queues frames. Every public method is
+// thread-safe.
 #pragma once
 
 #include <atomic>
@@ -126,6 +134,9 @@ class RaftOrderer : public Orderer {
   // Leader, nothing in flight, not handing over: a new block may be cut.
   bool can_propose() const;
   void maybe_compact();
+  // Makes the applied blocks durable (the ledger is written without fsync:
+  // until compacted, the Raft log holds them); a failure stops the node.
+  void sync_ledger();
   void hand_over_leadership();
   void forward_pending();
   void requeue(Transaction tx, const Hash256& id);  // caller holds in_mu_
