@@ -1,6 +1,7 @@
 #include "api/gateway.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +25,11 @@ using httplib::Response;
 namespace code = chaincode::code;
 
 constexpr std::size_t kKeepAliveRequestsMax = 10'000;
+// The library listens with a queue of 5 connections; a burst of clients
+// connecting at once (a bench starting, clients reconnecting after a
+// restart) overflows it, and each SYN dropped costs its client the
+// kernel's 1 s retry. The kernel caps this at net.core.somaxconn.
+constexpr int kListenBacklog = 1024;
 
 // How long GET /v1/evidence/{id}/bundle waits for a head signed by a
 // majority of the nodes before it answers 503.
@@ -181,6 +187,11 @@ Result<int> Gateway::listen(const std::string& host, int port) {
     return make_error("listen_failed",
                       "cannot listen on " + host + ":" + std::to_string(port) + " (in use?)");
   }
+  // listen() again on a listening socket sets its queue length (Linux).
+  if (listen_fd_ >= 0 && ::listen(listen_fd_, kListenBacklog) != 0) {
+    return make_error("listen_failed", "cannot set the listen queue of " + host + ":" +
+                                           std::to_string(port));
+  }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return bound;
 }
@@ -207,6 +218,10 @@ void Gateway::install_routes() {
   // kKeepAliveRequestsMax requests. The idle limit stays at the library's
   // 5 s: an idle connection holds one of the http.threads.
   s.set_keep_alive_max_count(kKeepAliveRequestsMax);
+  s.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   // Answers go out in more than one write (headers, then body): with
   // Nagle's algorithm on, the second waits for the client's delayed ACK,
   // tens of milliseconds on every request of a keep-alive connection.

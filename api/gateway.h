@@ -51,6 +51,7 @@ class Gateway {
   void install_routes();
   node::Node& node_;
   std::unique_ptr<httplib::Server> server_;
+  int listen_fd_ = -1;  // the socket the library last made to listen on
   std::thread thread_;
 };
 
