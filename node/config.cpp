@@ -61,7 +61,7 @@ Status read_raft(const Json& r, const std::string& node_id, const Resolve& resol
                  RaftSettings& out) {
   if (auto s = only_members(r,
                             {"id", "peers", "tls", "plain_tcp", "tick_ms", "election_ticks",
-                             "heartbeat_ticks", "snapshot_entries"},
+                             "heartbeat_ticks", "snapshot_entries", "uncommitted_bytes_max"},
                             "raft");
       !s) {
     return s;
@@ -133,6 +133,11 @@ Status read_raft(const Json& r, const std::string& node_id, const Resolve& resol
     return bad("raft.heartbeat_ticks must be below raft.election_ticks");
   }
   if (auto s = read_int(r, "snapshot_entries", out.snapshot_entries, 2, 100'000'000, "raft"); !s) {
+    return s;
+  }
+  if (auto s = read_int(r, "uncommitted_bytes_max", out.uncommitted_bytes_max, 1, std::int64_t{1} << 40,
+                        "raft");
+      !s) {
     return s;
   }
   return ok_status();

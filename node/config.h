@@ -82,6 +82,9 @@ struct RaftSettings {
   // The Raft log is compacted (a snapshot taken) every this many applied
   // entries; a follower further behind catches up by snapshot.
   std::uint64_t snapshot_entries = 10'000;
+  // The leader refuses to propose while this many bytes of its log are not
+  // yet committed and applied (at least one block always goes).
+  std::uint64_t uncommitted_bytes_max = 64 << 20;
   const RaftPeer* peer(std::uint64_t peer_id) const {
     for (const auto& p : peers) {
       if (p.id == peer_id) return &p;

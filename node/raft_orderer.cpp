@@ -154,6 +154,7 @@ RaftOrderer::RaftOrderer(const NodeConfig& config, std::string network_id,
   rc.entry_bytes_max = std::max<std::uint64_t>(rc.entry_bytes_max,
                                                config_.block.bytes_max * 2 + kEntryBytesSlack);
   rc.msg_bytes_max = std::max(rc.msg_bytes_max, rc.entry_bytes_max);
+  rc.uncommitted_bytes_max = config_.raft.uncommitted_bytes_max;
   // Every block before the snapshot is in the ledger; entries after it are
   // applied again on restart and skipped if their block is already there.
   rc.applied = storage_->snapshot().meta.index;
@@ -524,8 +525,10 @@ bool RaftOrderer::handle_ready() {
   for (const auto& m : rd.messages) {
     transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
   }
-  for (Entry& e : rd.committed_entries) {
-    if (!queue_apply(std::move(e))) return false;  // (advance() reads only the indexes)
+  // Copies: advance() counts the committed payloads' bytes (the leader's
+  // uncommitted_bytes_max); moved out, they would never count as committed.
+  for (const Entry& e : rd.committed_entries) {
+    if (!queue_apply(e)) return false;
   }
   if (!rd.read_states.empty()) {
     std::lock_guard lock(read_mu_);

@@ -136,6 +136,7 @@ struct ClusterOptions {
   int commit_wait_ms = 10'000;
   int learners = 0;  // the last `learners` nodes replicate without voting
   bool plain_tcp = false;  // no TLS between nodes (so a test can speak the wire protocol)
+  std::uint64_t uncommitted_bytes_max = 64 << 20;
 };
 
 // A network of custos-node processes in a temporary folder.
@@ -205,7 +206,8 @@ class Cluster {
                          {"key", "certs/node-" + std::to_string(i) + ".key"}}},
                        {"tick_ms", 50},
                        {"election_ticks", 10},
-                       {"snapshot_entries", o_.snapshot_entries}}}};
+                       {"snapshot_entries", o_.snapshot_entries},
+                       {"uncommitted_bytes_max", o_.uncommitted_bytes_max}}}};
       if (o_.plain_tcp) {
         config["raft"].erase("tls");
         config["raft"]["plain_tcp"] = true;
@@ -490,6 +492,20 @@ TEST_CASE("a node down past the compaction threshold catches up by snapshot") {
   std::size_t found = 0;
   for (const auto& id : acked) found += cluster.has_tx(absent, id) ? 1 : 0;
   CHECK(found == acked.size());
+}
+
+TEST_CASE("the leader's uncommitted bytes are released as blocks commit (many times the limit)") {
+  // 16 KiB is about ten transactions' worth: if applying did not release
+  // what committed, the leader would refuse to propose after a few blocks.
+  Cluster cluster({.uncommitted_bytes_max = 16 << 10});
+  cluster.start_all();
+  int leader = cluster.wait_leader(1);
+  REQUIRE(leader != 0);
+  for (int n = 0; n < 150; ++n) {
+    Transaction tx = cluster.make_tx();
+    REQUIRE_MESSAGE(cluster.submit(n % cluster.size() + 1, tx) == 200, "transaction " << n);
+  }
+  REQUIRE(cluster.wait_converged());
 }
 
 TEST_CASE("a ledger that lost its latest blocks applies them again from the Raft log") {

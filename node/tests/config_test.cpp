@@ -109,6 +109,7 @@ TEST_CASE("a raft section: peers, learners, TLS paths resolved, defaults") {
   CHECK(c->raft.tick_ms == 100);
   CHECK(c->raft.election_ticks == 10);
   CHECK(c->raft.snapshot_entries == 10000);
+  CHECK(c->raft.uncommitted_bytes_max == 64u << 20);
   auto solo = config_from_json_text(R"({"node_id":"n","data_dir":"d","genesis_file":"g"})", "/");
   CHECK_FALSE(solo->raft.enabled);
 }
