@@ -98,6 +98,16 @@ const char* settle_name(ledger::Settle s) {
   return "?";
 }
 
+// The process's resident set (Linux /proc/self/statm), 0 if unreadable.
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  unsigned long long pages_total = 0;
+  unsigned long long pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  return static_cast<double>(pages_resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
+         1048576.0;
+}
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -267,9 +277,11 @@ struct Sized {
   std::uint64_t target = 0;
   std::filesystem::path dir;
   std::unique_ptr<Ledger> ledger;
-  double commit_s = 0;  // time inside its commit_block calls
-  double fill_s = 0;    // wall time of the fill until it reached its target
-  double settle_s = 0;  // Ledger::settle once it had
+  double commit_s = 0;      // time inside its commit_block calls
+  double fill_s = 0;        // wall time of the fill until it reached its target
+  double settle_s = 0;      // Ledger::settle once it had
+  double open_s = 0;        // Ledger::open
+  double open_rss_mib = 0;  // the process's resident memory grown by Ledger::open
 };
 
 // Commits blocks to every ledger below its target, in order of target, and
@@ -513,6 +525,8 @@ struct Checkpoint {
   double fill_s = 0;
   double commit_s = 0;
   double settle_s = 0;
+  double open_s = 0;
+  double open_rss_mib = 0;
   std::vector<ledger::ColumnFamilyStats> storage;
   std::vector<Figures> reads;
 };
@@ -523,6 +537,7 @@ void print_checkpoint(const Checkpoint& c, const char* settle) {
       "%.1f s (its commit_block calls %.1f s); settle %s %.1f s\n",
       static_cast<unsigned long long>(c.txs), static_cast<unsigned long long>(c.blocks),
       c.db_bytes / 1048576.0, c.sst_files, c.fill_s, c.commit_s, settle, c.settle_s);
+  std::printf("  opened in %.3f s, resident memory +%.1f MiB\n", c.open_s, c.open_rss_mib);
   std::printf("  %-10s %-20s %8s %8s\n", "family", "SST files L0 L1 ..", "SST MiB", "mem MiB");
   for (const auto& cf : c.storage) {
     if (cf.sst_bytes == 0 && cf.memtable_bytes == 0) continue;
@@ -592,10 +607,16 @@ Json checkpoint_json(const Checkpoint& c) {
                         {"sst_bytes", cf.sst_bytes},
                         {"memtable_bytes", cf.memtable_bytes}};
   }
-  return {{"txs", c.txs},           {"blocks", c.blocks},
-          {"db_bytes", c.db_bytes}, {"sst_files", c.sst_files},
-          {"fill_s", c.fill_s},     {"commit_s", c.commit_s},
-          {"settle_s", c.settle_s}, {"storage", storage},
+  return {{"txs", c.txs},
+          {"blocks", c.blocks},
+          {"db_bytes", c.db_bytes},
+          {"sst_files", c.sst_files},
+          {"fill_s", c.fill_s},
+          {"commit_s", c.commit_s},
+          {"settle_s", c.settle_s},
+          {"open_s", c.open_s},
+          {"open_rss_mib", c.open_rss_mib},
+          {"storage", storage},
           {"reads", reads}};
 }
 
@@ -689,7 +710,11 @@ int main(int argc, char** argv) {
     Sized s;
     s.target = target;
     s.dir = o.dir / std::to_string(target);
+    const double rss_before_mib = resident_mib();
+    const auto open_start = Clock::now();
     auto opened = Ledger::open(s.dir, ledger_options);
+    s.open_s = seconds_since(open_start);
+    s.open_rss_mib = resident_mib() - rss_before_mib;
     if (!opened) fail("open " + s.dir.string() + ": " + opened.error().message);
     s.ledger = std::move(opened).value();
     if (o.reopen) {
@@ -759,6 +784,8 @@ int main(int argc, char** argv) {
     c.fill_s = s.fill_s;
     c.commit_s = s.commit_s;
     c.settle_s = s.settle_s;
+    c.open_s = s.open_s;
+    c.open_rss_mib = s.open_rss_mib;
     c.storage = s.ledger->storage_stats();
     c.db_bytes = directory_bytes(s.dir, c.sst_files);
     for (ReadKind& k : reads[j])
