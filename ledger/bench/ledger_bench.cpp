@@ -82,6 +82,7 @@ struct Options {
   std::uint64_t seed = 1;
   bool no_sync = false;
   std::size_t block_cache_mib = LedgerOptions{}.block_cache_bytes >> 20;
+  std::size_t log_cache_mib = LedgerOptions{}.log_cache_bytes >> 20;
   ledger::Settle settle = ledger::Settle::kFlush;
   std::string out_json;
 };
@@ -658,6 +659,9 @@ int main(int argc, char** argv) {
   app.add_option("--block-cache-mib", o.block_cache_mib,
                  "Each ledger's RocksDB block cache (default: the node's, 32)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  app.add_option("--log-cache-mib", o.log_cache_mib,
+                 "Each ledger's memory for the log's nodes (default: the node's, 128; 0: none)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20));
   app.add_option("--settle", o.settle,
                  "Once a ledger has reached its checkpoint: wait (for the compactions due), "
                  "flush (memtables to SST files, then wait; the default) or compact (flush, "
@@ -705,6 +709,7 @@ int main(int argc, char** argv) {
   LedgerOptions ledger_options;
   if (o.no_sync) ledger_options.sync_writes = false;
   ledger_options.block_cache_bytes = o.block_cache_mib << 20;
+  ledger_options.log_cache_bytes = o.log_cache_mib << 20;
   std::vector<Sized> ledgers;
   for (std::uint64_t target : o.checkpoints) {
     Sized s;
@@ -725,10 +730,10 @@ int main(int argc, char** argv) {
   }
 
   std::printf(
-      "ledger_bench: %s, sync_writes %s, block cache %zu MiB, blocks of %zu tx, %zu items, "
-      "probe of %zu events, settle %s\n",
+      "ledger_bench: %s, sync_writes %s, block cache %zu MiB, log cache %zu MiB, blocks of %zu "
+      "tx, %zu items, probe of %zu events, settle %s\n",
       o.dir.string().c_str(), ledger_options.sync_writes ? "on" : "off", o.block_cache_mib,
-      o.block_txs, o.items, o.history_events, settle_name(o.settle));
+      o.log_cache_mib, o.block_txs, o.items, o.history_events, settle_name(o.settle));
   std::printf(
       "  %zu timed reads of each kind per checkpoint in %zu interleaved rounds, after %zu "
       "untimed\n",
@@ -820,6 +825,7 @@ int main(int argc, char** argv) {
                 {"seed", o.seed},
                 {"sync_writes", ledger_options.sync_writes},
                 {"block_cache_mib", o.block_cache_mib},
+                {"log_cache_mib", o.log_cache_mib},
                 {"settle", settle_name(o.settle)},
                 {"reopened", o.reopen},
                 {"checkpoints", runs},
