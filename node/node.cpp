@@ -82,7 +82,9 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   if (!genesis) return genesis.error();
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
-  auto ledger = ledger::Ledger::open(config.data_dir / "ledger");
+  auto ledger =
+      ledger::Ledger::open(config.data_dir / "ledger",
+                           ledger::LedgerOptions{.log_cache_bytes = config.ledger.log_cache_bytes});
   if (!ledger) return ledger.error();
 
   // The genesis hash is recorded before block 0 so that a crash between the
