@@ -57,9 +57,16 @@ Hash256 read_node(const MerkleLogStore& store, std::uint32_t level, std::uint64_
 // complete subtrees given by the set bits of size below the lowest set bit of
 // begin. Peak hashes and their right-to-left folds are memoised so a proof
 // reads each node once and hashes each fold once.
+//
+// Made with a `plan`, it reads and hashes nothing: it appends the nodes a
+// query would read to *plan, in the order it would read them, and answers
+// zero hashes. A query run on a planning tree and then on a reading tree
+// reads exactly the planned nodes, in that order (the recursion depends on
+// sizes and indexes only).
 class TreeOfSize {
  public:
-  TreeOfSize(const MerkleLogStore& store, std::uint64_t size) : store_(store), size_(size) {
+  TreeOfSize(const MerkleLogStore& store, std::uint64_t size, std::vector<NodeId>* plan = nullptr)
+      : store_(store), size_(size), plan_(plan) {
     for (std::uint32_t level = kMerkleLogLevelMax + 1; level-- > 0;) {
       if (bit_set(size, level))
         peaks_.push_back(Peak{level, clear_low_bits(size, level + 1), {}, {}});
@@ -75,7 +82,7 @@ class TreeOfSize {
       if (bit_set(size_, level) && begin == clear_low_bits(size_, level + 1)) {
         return peak_hash(peak_at(level));
       }
-      return read_node(store_, level, begin >> level, size_);
+      return node(level, begin >> level);
     }
     check_invariant(begin + len == size_, "an incomplete range ends at the tree's size");
     auto top_level = static_cast<std::uint32_t>(std::bit_width(len) - 1);
@@ -92,6 +99,14 @@ class TreeOfSize {
     std::optional<Hash256> suffix;  // MTH of this peak and all peaks right of it
   };
 
+  Hash256 node(std::uint32_t level, std::uint64_t index) {
+    if (plan_) {
+      plan_->push_back(NodeId{level, index});
+      return {};
+    }
+    return read_node(store_, level, index, size_);
+  }
+
   // Peaks run from the highest level down, one per set bit of size, so the
   // peak at `level` comes after one peak per set bit above it.
   std::size_t peak_at(std::uint32_t level) const {
@@ -103,7 +118,7 @@ class TreeOfSize {
 
   Hash256 peak_hash(std::size_t i) {
     Peak& p = peaks_[i];
-    if (!p.hash) p.hash = read_node(store_, p.level, p.begin >> p.level, size_);
+    if (!p.hash) p.hash = node(p.level, p.begin >> p.level);
     return *p.hash;
   }
 
@@ -115,17 +130,61 @@ class TreeOfSize {
     // folds are already known.
     for (std::size_t k = peaks_.size(); k-- > i;) {
       if (peaks_[k].suffix) continue;
-      peaks_[k].suffix = k + 1 == peaks_.size()
-                             ? peak_hash(k)
-                             : merkle_node_hash(peak_hash(k), *peaks_[k + 1].suffix);
+      if (plan_ || k + 1 == peaks_.size()) {
+        peaks_[k].suffix = peak_hash(k);  // a plan only names the peaks
+      } else {
+        peaks_[k].suffix = merkle_node_hash(peak_hash(k), *peaks_[k + 1].suffix);
+      }
     }
     return *peaks_[i].suffix;
   }
 
   const MerkleLogStore& store_;
   std::uint64_t size_;
+  std::vector<NodeId>* plan_;
   std::vector<Peak> peaks_;
 };
+
+// The nodes a plan named, read by one get_many, served to the reading run of
+// the same query. That run asks for them in the planned order, so each
+// lookup is the next entry; anything else is looked for among all of them,
+// then in the store (neither happens unless the recursion changes).
+class PrefetchedStore final : public MerkleLogStore {
+ public:
+  PrefetchedStore(const MerkleLogStore& store, std::vector<NodeId> ids)
+      : store_(store), ids_(std::move(ids)), hashes_(ids_.size()) {
+    store_.get_many(ids_, hashes_);
+  }
+
+  std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const override {
+    const NodeId id{level, index};
+    if (next_ < ids_.size() && ids_[next_] == id) return hashes_[next_++];
+    for (std::size_t i = 0; i < ids_.size(); ++i) {
+      if (ids_[i] == id) return hashes_[i];
+    }
+    return store_.get(level, index);
+  }
+
+ private:
+  const MerkleLogStore& store_;
+  std::vector<NodeId> ids_;
+  std::vector<std::optional<Hash256>> hashes_;
+  mutable std::size_t next_ = 0;
+};
+
+// Answers `query(tree)` for the tree of `size` leaves with one get_many: a
+// planning run names the nodes, a reading run over them answers.
+template <typename Query>
+auto query_prefetched(const MerkleLogStore& store, std::uint64_t size, Query query) {
+  std::vector<NodeId> plan;
+  {
+    TreeOfSize planning(store, size, &plan);
+    query(planning);
+  }
+  PrefetchedStore prefetched(store, std::move(plan));
+  TreeOfSize tree(prefetched, size);
+  return query(tree);
+}
 
 // PATH(m, D[begin : begin + len]) from RFC 6962 §2.1.1, in the order of
 // merkle_inclusion_proof: descend first, append siblings on the way back.
@@ -161,6 +220,12 @@ void consistency_subproof(TreeOfSize& tree, std::uint64_t m, std::uint64_t begin
 }
 
 }  // namespace
+
+void MerkleLogStore::get_many(std::span<const NodeId> ids,
+                              std::span<std::optional<Hash256>> out) const {
+  check_invariant(out.size() == ids.size(), "get_many: one output per node");
+  for (std::size_t i = 0; i < ids.size(); ++i) out[i] = get(ids[i].level, ids[i].index);
+}
 
 std::optional<Hash256> MemoryMerkleLogStore::get(std::uint32_t level, std::uint64_t index) const {
   if (level >= levels_.size() || index >= levels_[level].size()) return std::nullopt;
@@ -252,8 +317,8 @@ Result<Hash256> MerkleLog::root(std::uint64_t tree_size) const {
                      std::to_string(size_));
   }
   if (tree_size == 0) return merkle_root({});
-  TreeOfSize tree(*store_, tree_size);
-  return tree.range_hash(0, tree_size);
+  return query_prefetched(*store_, tree_size,
+                          [&](TreeOfSize& tree) { return tree.range_hash(0, tree_size); });
 }
 
 Result<std::vector<Hash256>> MerkleLog::inclusion_proof(std::uint64_t index,
@@ -266,11 +331,12 @@ Result<std::vector<Hash256>> MerkleLog::inclusion_proof(std::uint64_t index,
     return bad_range("leaf index " + std::to_string(index) + " is not below the tree size " +
                      std::to_string(tree_size));
   }
-  TreeOfSize tree(*store_, tree_size);
-  std::vector<Hash256> out;
-  out.reserve(std::bit_width(tree_size));
-  inclusion_path(tree, index, 0, tree_size, out);
-  return out;
+  return query_prefetched(*store_, tree_size, [&](TreeOfSize& tree) {
+    std::vector<Hash256> out;
+    out.reserve(std::bit_width(tree_size));
+    inclusion_path(tree, index, 0, tree_size, out);
+    return out;
+  });
 }
 
 Result<std::vector<Hash256>> MerkleLog::consistency_proof(std::uint64_t old_size,
@@ -284,11 +350,12 @@ Result<std::vector<Hash256>> MerkleLog::consistency_proof(std::uint64_t old_size
     return bad_range("tree size " + std::to_string(new_size) + " exceeds the log size " +
                      std::to_string(size_));
   }
-  TreeOfSize tree(*store_, new_size);
-  std::vector<Hash256> out;
-  out.reserve(std::bit_width(new_size) + 1);
-  consistency_subproof(tree, old_size, 0, new_size, true, out);
-  return out;
+  return query_prefetched(*store_, new_size, [&](TreeOfSize& tree) {
+    std::vector<Hash256> out;
+    out.reserve(std::bit_width(new_size) + 1);
+    consistency_subproof(tree, old_size, 0, new_size, true, out);
+    return out;
+  });
 }
 
 }  // namespace custos

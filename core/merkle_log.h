@@ -25,6 +25,8 @@
 // - inclusion_proof / consistency_proof: each proof node is one stored node
 //   or a fold of peaks of the requested size; at most 2 * bit_width(s) + 2
 //   reads and at most popcount(s) hashes per proof.
+// - root and the proofs make their reads in one get_many call: they first
+//   name the nodes the answer needs (no hashing), then read them together.
 //
 // The log does no I/O of its own and never writes to the store: append returns
 // the nodes to write so the caller can put them in the same atomic batch as
@@ -62,11 +64,28 @@ struct NodeWrite {
   bool operator==(const NodeWrite&) const = default;
 };
 
+// Names a stored node: the complete subtree (level, index).
+struct NodeId {
+  std::uint32_t level = 0;  // 0..kMerkleLogLevelMax
+  std::uint64_t index = 0;  // leftmost leaf is index * 2^level
+
+  bool operator==(const NodeId&) const = default;
+};
+
 // Where the log's complete-subtree hashes are kept. The ledger implements it
 // over RocksDB; MemoryMerkleLogStore below is for tests and tools.
 class MerkleLogStore {
  public:
   virtual ~MerkleLogStore() = default;
+
+  // Reads several nodes at once: sets out[i] to what get(ids[i].level,
+  // ids[i].index) returns. Precondition: out.size() == ids.size() (checked;
+  // aborts). root() and the proofs call it once per query with every stored
+  // node the answer needs, so a store whose batched read costs less than as
+  // many get() calls (a database's multi-key read, memory it can prefetch)
+  // overrides it; this default calls get() for each. Same thread-safety and
+  // error rules as get().
+  virtual void get_many(std::span<const NodeId> ids, std::span<std::optional<Hash256>> out) const;
 
   // Returns the stored hash of the complete subtree (level, index), or nullopt
   // if it was never written. The log only asks for nodes that must exist for

@@ -26,6 +26,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -64,9 +65,8 @@ constexpr int kBloomBitsPerKey = 10;
 constexpr int kOpenFilesMax = 512;
 constexpr std::size_t kInfoLogFilesKept = 4;
 constexpr int kSettlePollMs = 20;
-// Log nodes at this level and above are also kept in memory (LogNodeCache):
-// 2^-9 of the leaf count, 64 KiB per million transactions.
-constexpr std::uint32_t kLogCachedLevelMin = 10;
+// Nodes read per batch when loading the log's cached levels on open.
+constexpr std::size_t kLogLoadBatchNodes = 65536;
 
 // Column family order in handles_; kDefault exists only because RocksDB
 // requires it.
@@ -272,42 +272,119 @@ std::optional<std::string> read_cf(rocksdb::DB& db, rocksdb::ColumnFamilyHandle*
   return value;
 }
 
-// The transaction log's nodes at levels kLogCachedLevelMin and above, in
-// memory, so that a proof makes the same number of RocksDB reads (at most
-// kLogCachedLevelMin and the peaks below it) at every log size, the rest
-// being memory reads. Nodes never change, so a copy is never stale; a node
-// not here yet (a commit has written it but not added it) is read from
-// RocksDB. Thread-safe: readers share a lock, commit_block takes it alone.
+// Bytes that the log's nodes at level_min and above take for a log of
+// `log_size` leaves: size >> L nodes at level L, 32 bytes each; all levels
+// (level_min 0) take just under 64 bytes per leaf.
+std::uint64_t log_levels_bytes(std::uint64_t log_size, std::uint32_t level_min) {
+  std::uint64_t nodes = 0;
+  for (std::uint32_t level = level_min; level <= kMerkleLogLevelMax; ++level) {
+    nodes += log_size >> level;
+  }
+  return nodes * sizeof(Hash256);
+}
+
+// The lowest level from which the log's nodes, with all those above, fit in
+// bytes_max; kMerkleLogLevelMax + 1 (none) if not even the top one does.
+std::uint32_t log_cached_level_min(std::uint64_t log_size, std::uint64_t bytes_max) {
+  std::uint32_t level = 0;
+  while (level <= kMerkleLogLevelMax && log_levels_bytes(log_size, level) > bytes_max) ++level;
+  return level;
+}
+
+// The transaction log's nodes in memory, from the lowest level that fits
+// LedgerOptions::log_cache_bytes up (all of them while the log is small), so
+// that a proof reads few or no nodes from RocksDB. Nodes never change, so a
+// copy is never stale; a node not here (below the cached levels, or written
+// by a commit that has not added it yet) is read from RocksDB. When the log
+// outgrows the budget the lowest cached level is dropped, each drop halving
+// what is kept. Thread-safe: readers share a lock, add() takes it alone.
 class LogNodeCache {
  public:
-  std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const {
-    if (level < kLogCachedLevelMin) return std::nullopt;
-    std::shared_lock lock(mutex_);
-    const std::size_t at = level - kLogCachedLevelMin;
-    if (at >= levels_.size() || index >= levels_[at].size()) return std::nullopt;
-    return levels_[at][index];
+  explicit LogNodeCache(std::uint64_t bytes_max) : bytes_max_(bytes_max) {}
+
+  // The lowest level kept for a log of log_size leaves; call before add()
+  // when loading.
+  void start(std::uint64_t log_size) {
+    std::unique_lock lock(mutex_);
+    level_min_ = log_cached_level_min(log_size, bytes_max_);
   }
 
-  // Keeps the nodes of `writes` at cached levels. Each level grows in index
-  // order, as MerkleLog::append returns its writes and as the mlog family
-  // holds them, so a node that does not extend its level is a bug.
-  void add(std::span<const NodeWrite> writes) {
+  std::uint32_t level_min() const {
+    std::shared_lock lock(mutex_);
+    return level_min_;
+  }
+
+  std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const {
+    std::shared_lock lock(mutex_);
+    const Hash256* h = find(level, index);
+    if (!h) return std::nullopt;
+    return *h;
+  }
+
+  // Sets out[i] for each of `ids` held here; leaves the others untouched.
+  // One lock for the batch, and every node's cache line asked for before
+  // any is read: at a million leaves the lowest levels are tens of MiB and a
+  // proof's nodes lie far apart in them, so their memory reads overlap
+  // instead of waiting one after the other.
+  void get_many(std::span<const NodeId> ids, std::span<std::optional<Hash256>> out) const {
+    std::shared_lock lock(mutex_);
+    for (const NodeId& id : ids) {
+      if (const Hash256* h = find(id.level, id.index)) __builtin_prefetch(h);
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (const Hash256* h = find(ids[i].level, ids[i].index)) out[i] = *h;
+    }
+  }
+
+  // Keeps the nodes of `writes` at cached levels, then drops the lowest
+  // levels if a log of log_size leaves no longer fits the budget. Each level
+  // grows in index order, as MerkleLog::append returns its writes and as the
+  // mlog family holds them, so a node that does not extend its level is a
+  // bug.
+  void add(std::span<const NodeWrite> writes, std::uint64_t log_size) {
     std::unique_lock lock(mutex_);
     for (const NodeWrite& w : writes) {
-      if (w.level < kLogCachedLevelMin) continue;
-      const std::size_t at = w.level - kLogCachedLevelMin;
-      if (at >= levels_.size()) levels_.resize(at + 1);
-      if (w.index != levels_[at].size()) {
+      if (w.level < level_min_) continue;
+      if (w.level > kMerkleLogLevelMax) die("log node level " + std::to_string(w.level));
+      Level& level = levels_[w.level];
+      if (w.index != level.count) {
         die("log node (" + std::to_string(w.level) + ", " + std::to_string(w.index) +
-            ") does not extend its level of " + std::to_string(levels_[at].size()) + " nodes");
+            ") does not extend its level of " + std::to_string(level.count) + " nodes");
       }
-      levels_[at].push_back(w.hash);
+      if (level.chunks.empty() || level.chunks.back().size() == kChunkNodes) {
+        // A level that filled one chunk will fill the next: allocate it whole.
+        level.chunks.emplace_back().reserve(level.chunks.size() > 1 ? kChunkNodes : 0);
+      }
+      level.chunks.back().push_back(w.hash);
+      ++level.count;
+    }
+    const std::uint32_t wanted = log_cached_level_min(log_size, bytes_max_);
+    for (; level_min_ < wanted && level_min_ <= kMerkleLogLevelMax; ++level_min_) {
+      levels_[level_min_] = Level{};
     }
   }
 
  private:
+  // A level is a list of chunks rather than one vector, so that growing it
+  // never copies (and, under the lock, never stalls readers on) tens of MiB.
+  static constexpr std::size_t kChunkNodes = 4096;  // 128 KiB
+  struct Level {
+    std::vector<std::vector<Hash256>> chunks;  // each full but the last
+    std::uint64_t count = 0;
+  };
+
+  // Caller holds mutex_.
+  const Hash256* find(std::uint32_t level, std::uint64_t index) const {
+    if (level < level_min_ || level > kMerkleLogLevelMax) return nullptr;
+    const Level& l = levels_[level];
+    if (index >= l.count) return nullptr;
+    return &l.chunks[index / kChunkNodes][index % kChunkNodes];
+  }
+
+  const std::uint64_t bytes_max_;
   mutable std::shared_mutex mutex_;
-  std::vector<std::vector<Hash256>> levels_;  // [level - kLogCachedLevelMin][index]
+  std::uint32_t level_min_ = kMerkleLogLevelMax + 1;
+  std::array<Level, kMerkleLogLevelMax + 1> levels_;
 };
 
 // The transaction log's nodes in the mlog family, read at `ro` (a snapshot
@@ -319,15 +396,48 @@ class RocksLogStore final : public MerkleLogStore {
   RocksLogStore(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const LogNodeCache& cache,
                 rocksdb::ReadOptions ro = {})
       : db_(db), cf_(cf), cache_(cache), ro_(ro) {}
+
   std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const override {
     if (auto cached = cache_.get(level, index)) return cached;
     auto bytes = read_cf(db_, cf_, ro_, mlog_key(level, index));
     if (!bytes) return std::nullopt;
-    return hash_from_raw(*bytes,
-                         "log node (" + std::to_string(level) + ", " + std::to_string(index) + ")");
+    return node_hash(*bytes, level, index);
+  }
+
+  // The cached nodes from memory, the rest in one MultiGet.
+  void get_many(std::span<const NodeId> ids, std::span<std::optional<Hash256>> out) const override {
+    if (out.size() != ids.size())
+      die("get_many: " + std::to_string(ids.size()) + " nodes, " + std::to_string(out.size()) +
+          " outputs");
+    std::fill(out.begin(), out.end(), std::nullopt);
+    cache_.get_many(ids, out);
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!out[i]) missing.push_back(i);
+    }
+    if (missing.empty()) return;
+    std::vector<std::string> keys;
+    keys.reserve(missing.size());
+    for (std::size_t i : missing) keys.push_back(mlog_key(ids[i].level, ids[i].index));
+    std::vector<rocksdb::Slice> key_slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_.MultiGet(ro_, cf_, keys.size(), key_slices.data(), values.data(), statuses.data());
+    for (std::size_t k = 0; k < missing.size(); ++k) {
+      if (statuses[k].IsNotFound()) continue;
+      if (!statuses[k].ok()) die("reading " + cf_->GetName() + ": " + statuses[k].ToString());
+      const NodeId& id = ids[missing[k]];
+      out[missing[k]] = node_hash(view(values[k]), id.level, id.index);
+    }
   }
 
  private:
+  static Hash256 node_hash(std::string_view bytes, std::uint32_t level, std::uint64_t index) {
+    if (bytes.size() == sizeof(Hash256::bytes)) return Hash256::from_bytes(as_bytes(bytes));
+    return hash_from_raw(bytes,
+                         "log node (" + std::to_string(level) + ", " + std::to_string(index) + ")");
+  }
+
   rocksdb::DB& db_;
   rocksdb::ColumnFamilyHandle* cf_;
   const LogNodeCache& cache_;
@@ -455,7 +565,10 @@ class RocksLedger final : public Ledger {
  public:
   RocksLedger(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
               const LedgerOptions& options)
-      : db_(db), handles_(std::move(handles)), options_(options) {}
+      : db_(db),
+        handles_(std::move(handles)),
+        options_(options),
+        log_cache_(options.log_cache_bytes) {}
 
   ~RocksLedger() override {
     // Handles must go before the DB; Close() waits for background work so
@@ -668,8 +781,9 @@ class RocksLedger final : public Ledger {
     const ChainRoots roots{log_size, *log_root, state_root};
     put(kMeta, results_key(height), raw(effects.results_hash));
     put(kMeta, roots_key(height), encode_roots(roots));
-    const Head new_head{height,   block.header.hash(), effects.results_hash,
-                        block.header.timestamp_ms, log_size, *log_root, state_root};
+    const Head new_head{
+        height,    block.header.hash(), effects.results_hash, block.header.timestamp_ms, log_size,
+        *log_root, state_root};
     put(kMeta, kHeadKey, encode_head(new_head));
 
     rocksdb::WriteOptions wo;
@@ -678,7 +792,7 @@ class RocksLedger final : public Ledger {
     auto s = db_->Write(wo, &batch);
     state_cache_.end_write(effects.writes, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
-    log_cache_.add(log_writes);
+    log_cache_.add(log_writes, log_size);
     if (history_next_.size() + next_seq.size() > kHistoryNextMax) history_next_.clear();
     for (auto& [key, next] : next_seq) history_next_.insert_or_assign(key, next);
     std::lock_guard head_lock(head_mu_);
@@ -939,22 +1053,37 @@ class RocksLedger final : public Ledger {
     return out;
   }
 
-  // Reads the log nodes of the cached levels into log_cache_; on open,
-  // before any other call.
+  // Reads the log nodes of the levels the cache keeps for the head's log
+  // size; on open, after load_head() and before any other call. Bypasses the
+  // block cache: these blocks will not be read from RocksDB again.
   void load_log_cache() {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kMlog]));
+    const std::uint64_t log_size = head_log_size();
+    log_cache_.start(log_size);
+    const std::uint32_t level_min = log_cache_.level_min();
+    if (level_min > kMerkleLogLevelMax) return;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kMlog]));
     std::vector<NodeWrite> nodes;
-    for (it->Seek(slice(mlog_key(kLogCachedLevelMin, 0))); it->Valid(); it->Next()) {
+    nodes.reserve(kLogLoadBatchNodes);
+    for (it->Seek(slice(mlog_key(level_min, 0))); it->Valid(); it->Next()) {
       std::string_view key = view(it->key());
       if (key.size() != 9) die("corrupt log node key of " + std::to_string(key.size()) + " bytes");
       const auto level = static_cast<std::uint8_t>(key[0]);
       const std::uint64_t index = from_be64(key.substr(1));
-      nodes.push_back({level, index,
-                       hash_from_raw(view(it->value()), "log node (" + std::to_string(level) +
-                                                            ", " + std::to_string(index) + ")")});
+      std::string_view value = view(it->value());
+      if (value.size() != sizeof(Hash256::bytes)) {
+        die("corrupt log node (" + std::to_string(level) + ", " + std::to_string(index) +
+            "): " + std::to_string(value.size()) + " bytes");
+      }
+      nodes.push_back({level, index, Hash256::from_bytes(as_bytes(value))});
+      if (nodes.size() == kLogLoadBatchNodes) {
+        log_cache_.add(nodes, log_size);
+        nodes.clear();
+      }
     }
     check_iterator(*it, "reading log nodes");
-    log_cache_.add(nodes);
+    log_cache_.add(nodes, log_size);
   }
 
   // Stamps a new database with kFormat; refuses one written in another

@@ -164,7 +164,7 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
   const Json& j = *parsed;
   if (auto s = only_members(j,
                             {"node_id", "data_dir", "genesis_file", "key_file", "listen", "block",
-                             "mempool", "http", "raft"},
+                             "mempool", "http", "ledger", "raft"},
                             "config");
       !s) {
     return s.error();
@@ -246,6 +246,15 @@ Result<NodeConfig> config_from_json_text(const std::string& text,
       return s.error();
     }
     if (auto s = read_int(h, "batch_bytes_max", c.http.batch_bytes_max, 1024, 64 << 20, "http");
+        !s) {
+      return s.error();
+    }
+  }
+  if (j.contains("ledger")) {
+    const Json& l = j["ledger"];
+    if (auto s = only_members(l, {"log_cache_bytes"}, "ledger"); !s) return s.error();
+    if (auto s = read_int(l, "log_cache_bytes", c.ledger.log_cache_bytes, 0, std::int64_t{64} << 30,
+                          "ledger");
         !s) {
       return s.error();
     }

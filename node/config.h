@@ -10,6 +10,7 @@
 //   "mempool": {"txs_max": 20000, "bytes_max": 67108864},
 //   "http": {"threads": 64, "body_bytes_max": 131072, "commit_wait_ms_max": 10000,
 //            "batch_txs_max": 1000, "batch_bytes_max": 4194304},
+//   "ledger": {"log_cache_bytes": 134217728},
 //   "raft": {
 //     "id": 1,
 //     "peers": [{"id": 1, "name": "node1", "host": "127.0.0.1", "port": 7101},
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "ledger/ledger.h"
 #include "node/transport.h"
 
 namespace custos::node {
@@ -61,6 +63,14 @@ struct HttpLimits {
   std::int64_t commit_wait_ms_max = 10'000;  // ?wait=commit gives up (202) after this
   std::size_t batch_txs_max = 1000;          // envelopes in one POST /v1/transactions/batch
   std::size_t batch_bytes_max = 4 << 20;     // the body of one POST /v1/transactions/batch
+};
+
+// The ledger's memory (ledger::LedgerOptions).
+struct LedgerSettings {
+  // The transaction log's nodes kept in memory for proofs: the whole log
+  // takes 61 MiB per million transactions; a larger log keeps its upper
+  // levels only (docs/operations.md).
+  std::size_t log_cache_bytes = ledger::LedgerOptions{}.log_cache_bytes;
 };
 
 struct RaftPeer {
@@ -103,6 +113,7 @@ struct NodeConfig {
   BlockLimits block;
   MempoolLimits mempool;
   HttpLimits http;
+  LedgerSettings ledger;
   RaftSettings raft;
 };
 

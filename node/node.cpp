@@ -84,8 +84,10 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   std::filesystem::create_directories(config.data_dir, ec);
   // Under Raft the log holds the committed blocks durably (RaftOrderer syncs
   // the ledger before compacting it): no fsync per block.
-  auto ledger = ledger::Ledger::open(config.data_dir / "ledger",
-                                     {.sync_writes = !config.raft.enabled});
+  auto ledger = ledger::Ledger::open(
+      config.data_dir / "ledger",
+      ledger::LedgerOptions{.sync_writes = !config.raft.enabled,
+                            .log_cache_bytes = config.ledger.log_cache_bytes});
   if (!ledger) return ledger.error();
 
   // The genesis hash is recorded before block 0 so that a crash between the

@@ -42,23 +42,50 @@ std::span<const Hash256> prefix(const Hashes& d, std::uint64_t n) {
 // Counts reads, and checks that a query about the first `bound` leaves only
 // reads nodes lying inside them: a node beyond would exist in a bigger log
 // and silently give a wrong answer instead of aborting.
+// Also counts get_many batches and the reads made outside them, since root
+// and the proofs promise one batch per query (merkle_log.h).
 class AuditingStore final : public MerkleLogStore {
  public:
   std::optional<Hash256> get(std::uint32_t level, std::uint64_t index) const override {
     ++reads;
+    if (!in_batch) ++reads_outside_batch;
     if (((index + 1) << level) > bound) ++reads_out_of_bound;
     return inner.get(level, index);
+  }
+
+  void get_many(std::span<const NodeId> ids, std::span<std::optional<Hash256>> out) const override {
+    ++batches;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (ids[j] == ids[i]) ++batch_duplicates;
+      }
+    }
+    in_batch = true;
+    MerkleLogStore::get_many(ids, out);
+    in_batch = false;
   }
 
   void start_query(std::uint64_t tree_size) {
     reads = 0;
     reads_out_of_bound = 0;
+    reads_outside_batch = 0;
+    batches = 0;
+    batch_duplicates = 0;
     bound = tree_size;
+  }
+
+  // A query made its reads in one batch, each node once.
+  bool read_in_one_batch() const {
+    return batches == 1 && reads_outside_batch == 0 && batch_duplicates == 0;
   }
 
   MemoryMerkleLogStore inner;
   mutable std::uint64_t reads = 0;
   mutable std::uint64_t reads_out_of_bound = 0;
+  mutable std::uint64_t reads_outside_batch = 0;
+  mutable std::uint64_t batches = 0;
+  mutable std::uint64_t batch_duplicates = 0;
+  mutable bool in_batch = false;
   std::uint64_t bound = std::numeric_limits<std::uint64_t>::max();
 };
 
@@ -121,6 +148,7 @@ void check_all_queries(AuditingStore& store, std::uint64_t log_size, const Hashe
   CHECK(*root == ref.root(tree_size));
   CHECK(store.reads == static_cast<std::uint64_t>(std::popcount(tree_size)));
   CHECK(store.reads_out_of_bound == 0);
+  if (tree_size > 0) CHECK(store.read_in_one_batch());  // the empty root reads nothing
 
   const std::vector<Hashes>& inclusion = ref.inclusion(tree_size);
   for (std::uint64_t i = 0; i < tree_size; ++i) {
@@ -132,6 +160,7 @@ void check_all_queries(AuditingStore& store, std::uint64_t log_size, const Hashe
     CHECK(merkle_verify_inclusion(leaves[i], i, tree_size, *p, *root));
     CHECK(store.reads <= proof_reads_max(tree_size));
     CHECK(store.reads_out_of_bound == 0);
+    CHECK(store.read_in_one_batch());
   }
   const std::vector<Hashes>& consistency = ref.consistency(tree_size);
   for (std::uint64_t m = 1; m <= tree_size; ++m) {
@@ -143,6 +172,7 @@ void check_all_queries(AuditingStore& store, std::uint64_t log_size, const Hashe
     CHECK(merkle_verify_consistency(m, tree_size, ref.root(m), *root, *p));
     CHECK(store.reads <= proof_reads_max(tree_size));
     CHECK(store.reads_out_of_bound == 0);
+    CHECK(store.read_in_one_batch());
   }
 }
 
@@ -355,6 +385,44 @@ TEST_CASE("merkle_log: proof reads stay within 2 * log2(n) + 2 at 2^17 leaves") 
     }
   }
   MESSAGE("most store reads for one proof at n = 2^17: " << reads_max_seen);
+}
+
+TEST_CASE("merkle_log: root and proofs read their nodes in one get_many batch") {
+  // The fast subset of "every size of every log": all queries of sizes up to
+  // 70 (every shape of up to 7 peaks), answers against core/merkle.h.
+  Hashes leaves = make_leaves(70);
+  Reference ref(leaves);
+  AuditingStore store;
+  store.inner.apply(MerkleLog(store.inner, 0).append(leaves));
+  for (std::uint64_t s = 1; s <= leaves.size(); ++s) check_all_queries(store, 70, leaves, ref, s);
+}
+
+// A store whose batch read disagrees with its single reads: the answers must
+// come from the batch (what a store overriding get_many returns is what is
+// used, with no read repeated one by one).
+class BatchOnlyStore final : public MerkleLogStore {
+ public:
+  std::optional<Hash256> get(std::uint32_t, std::uint64_t) const override { return Hash256{}; }
+  void get_many(std::span<const NodeId> ids, std::span<std::optional<Hash256>> out) const override {
+    for (std::size_t i = 0; i < ids.size(); ++i) out[i] = inner.get(ids[i].level, ids[i].index);
+  }
+  MemoryMerkleLogStore inner;
+};
+
+TEST_CASE("merkle_log: answers use what get_many returned") {
+  Hashes leaves = make_leaves(37);
+  BatchOnlyStore store;
+  store.inner.apply(MerkleLog(store.inner, 0).append(leaves));
+  MerkleLog log(store, leaves.size());
+  for (std::uint64_t s = 1; s <= leaves.size(); ++s) {
+    CAPTURE(s);
+    CHECK(log.root(s).value() == merkle_root(prefix(leaves, s)));
+    for (std::uint64_t i = 0; i < s; ++i) {
+      CHECK(log.inclusion_proof(i, s).value() == merkle_inclusion_proof(prefix(leaves, s), i));
+      CHECK(log.consistency_proof(i + 1, s).value() ==
+            merkle_consistency_proof(prefix(leaves, s), i + 1));
+    }
+  }
 }
 
 TEST_CASE("merkle_log: out-of-range queries are bad_range errors") {

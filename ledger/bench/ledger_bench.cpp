@@ -82,6 +82,7 @@ struct Options {
   std::uint64_t seed = 1;
   bool no_sync = false;
   std::size_t block_cache_mib = LedgerOptions{}.block_cache_bytes >> 20;
+  std::size_t log_cache_mib = LedgerOptions{}.log_cache_bytes >> 20;
   ledger::Settle settle = ledger::Settle::kFlush;
   std::string out_json;
 };
@@ -96,6 +97,16 @@ const char* settle_name(ledger::Settle s) {
       return "compact";
   }
   return "?";
+}
+
+// The process's resident set (Linux /proc/self/statm), 0 if unreadable.
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  unsigned long long pages_total = 0;
+  unsigned long long pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  return static_cast<double>(pages_resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
+         1048576.0;
 }
 
 double seconds_since(Clock::time_point start) {
@@ -267,9 +278,11 @@ struct Sized {
   std::uint64_t target = 0;
   std::filesystem::path dir;
   std::unique_ptr<Ledger> ledger;
-  double commit_s = 0;  // time inside its commit_block calls
-  double fill_s = 0;    // wall time of the fill until it reached its target
-  double settle_s = 0;  // Ledger::settle once it had
+  double commit_s = 0;      // time inside its commit_block calls
+  double fill_s = 0;        // wall time of the fill until it reached its target
+  double settle_s = 0;      // Ledger::settle once it had
+  double open_s = 0;        // Ledger::open
+  double open_rss_mib = 0;  // the process's resident memory grown by Ledger::open
 };
 
 // Commits blocks to every ledger below its target, in order of target, and
@@ -513,6 +526,8 @@ struct Checkpoint {
   double fill_s = 0;
   double commit_s = 0;
   double settle_s = 0;
+  double open_s = 0;
+  double open_rss_mib = 0;
   std::vector<ledger::ColumnFamilyStats> storage;
   std::vector<Figures> reads;
 };
@@ -523,6 +538,7 @@ void print_checkpoint(const Checkpoint& c, const char* settle) {
       "%.1f s (its commit_block calls %.1f s); settle %s %.1f s\n",
       static_cast<unsigned long long>(c.txs), static_cast<unsigned long long>(c.blocks),
       c.db_bytes / 1048576.0, c.sst_files, c.fill_s, c.commit_s, settle, c.settle_s);
+  std::printf("  opened in %.3f s, resident memory +%.1f MiB\n", c.open_s, c.open_rss_mib);
   std::printf("  %-10s %-20s %8s %8s\n", "family", "SST files L0 L1 ..", "SST MiB", "mem MiB");
   for (const auto& cf : c.storage) {
     if (cf.sst_bytes == 0 && cf.memtable_bytes == 0) continue;
@@ -592,10 +608,16 @@ Json checkpoint_json(const Checkpoint& c) {
                         {"sst_bytes", cf.sst_bytes},
                         {"memtable_bytes", cf.memtable_bytes}};
   }
-  return {{"txs", c.txs},           {"blocks", c.blocks},
-          {"db_bytes", c.db_bytes}, {"sst_files", c.sst_files},
-          {"fill_s", c.fill_s},     {"commit_s", c.commit_s},
-          {"settle_s", c.settle_s}, {"storage", storage},
+  return {{"txs", c.txs},
+          {"blocks", c.blocks},
+          {"db_bytes", c.db_bytes},
+          {"sst_files", c.sst_files},
+          {"fill_s", c.fill_s},
+          {"commit_s", c.commit_s},
+          {"settle_s", c.settle_s},
+          {"open_s", c.open_s},
+          {"open_rss_mib", c.open_rss_mib},
+          {"storage", storage},
           {"reads", reads}};
 }
 
@@ -637,6 +659,9 @@ int main(int argc, char** argv) {
   app.add_option("--block-cache-mib", o.block_cache_mib,
                  "Each ledger's RocksDB block cache (default: the node's, 32)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  app.add_option("--log-cache-mib", o.log_cache_mib,
+                 "Each ledger's memory for the log's nodes (default: the node's, 128; 0: none)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20));
   app.add_option("--settle", o.settle,
                  "Once a ledger has reached its checkpoint: wait (for the compactions due), "
                  "flush (memtables to SST files, then wait; the default) or compact (flush, "
@@ -684,12 +709,17 @@ int main(int argc, char** argv) {
   LedgerOptions ledger_options;
   if (o.no_sync) ledger_options.sync_writes = false;
   ledger_options.block_cache_bytes = o.block_cache_mib << 20;
+  ledger_options.log_cache_bytes = o.log_cache_mib << 20;
   std::vector<Sized> ledgers;
   for (std::uint64_t target : o.checkpoints) {
     Sized s;
     s.target = target;
     s.dir = o.dir / std::to_string(target);
+    const double rss_before_mib = resident_mib();
+    const auto open_start = Clock::now();
     auto opened = Ledger::open(s.dir, ledger_options);
+    s.open_s = seconds_since(open_start);
+    s.open_rss_mib = resident_mib() - rss_before_mib;
     if (!opened) fail("open " + s.dir.string() + ": " + opened.error().message);
     s.ledger = std::move(opened).value();
     if (o.reopen) {
@@ -700,10 +730,10 @@ int main(int argc, char** argv) {
   }
 
   std::printf(
-      "ledger_bench: %s, sync_writes %s, block cache %zu MiB, blocks of %zu tx, %zu items, "
-      "probe of %zu events, settle %s\n",
+      "ledger_bench: %s, sync_writes %s, block cache %zu MiB, log cache %zu MiB, blocks of %zu "
+      "tx, %zu items, probe of %zu events, settle %s\n",
       o.dir.string().c_str(), ledger_options.sync_writes ? "on" : "off", o.block_cache_mib,
-      o.block_txs, o.items, o.history_events, settle_name(o.settle));
+      o.log_cache_mib, o.block_txs, o.items, o.history_events, settle_name(o.settle));
   std::printf(
       "  %zu timed reads of each kind per checkpoint in %zu interleaved rounds, after %zu "
       "untimed\n",
@@ -759,6 +789,8 @@ int main(int argc, char** argv) {
     c.fill_s = s.fill_s;
     c.commit_s = s.commit_s;
     c.settle_s = s.settle_s;
+    c.open_s = s.open_s;
+    c.open_rss_mib = s.open_rss_mib;
     c.storage = s.ledger->storage_stats();
     c.db_bytes = directory_bytes(s.dir, c.sst_files);
     for (ReadKind& k : reads[j])
@@ -793,6 +825,7 @@ int main(int argc, char** argv) {
                 {"seed", o.seed},
                 {"sync_writes", ledger_options.sync_writes},
                 {"block_cache_mib", o.block_cache_mib},
+                {"log_cache_mib", o.log_cache_mib},
                 {"settle", settle_name(o.settle)},
                 {"reopened", o.reopen},
                 {"checkpoints", runs},

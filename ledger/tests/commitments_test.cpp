@@ -103,8 +103,8 @@ TEST_CASE("a history head value from the event's canonical text is the one from 
                          Json{{"note", "caf\u00e9 \"quoted\" \U0001F600"}, {"list", {1, 2, 3}}}};
   for (const Json& e : events) {
     for (std::uint64_t seq : {0ull, 7ull, 9'007'199'254'740'991ull}) {
-      Hash256 expected = tagged_hash(kHistoryHeadTag,
-                                     canonical_json(Json{{"event", e}, {"seq", seq}}).value());
+      Hash256 expected =
+          tagged_hash(kHistoryHeadTag, canonical_json(Json{{"event", e}, {"seq", seq}}).value());
       CHECK(history_head_value(e, seq) == expected);
       CHECK(history_head_value_of_text(canonical_json(e).value(), seq) == expected);
     }
@@ -182,35 +182,62 @@ TEST_CASE("the transaction log and state map follow every block and survive reop
   check_commitments(*l, model, absent);
 }
 
-// The ledger keeps the log's nodes from level 10 up in memory as well
-// (rocksdb_ledger.cpp, LogNodeCache); with more than 2^12 leaves, proofs and
-// roots use nodes of levels 10 to 12 whether just committed, loaded when
-// reopening or committed after that.
+// The log's nodes are kept in memory from the lowest level that fits
+// LedgerOptions::log_cache_bytes (rocksdb_ledger.cpp, LogNodeCache) and read
+// from RocksDB below it. With the default budget all of this log is in
+// memory; with 32 KiB the lowest cached level is 3 at 3016 leaves and moves
+// to 4 while committing past 4096 (levels dropped under a running ledger);
+// with 0 every node comes from RocksDB (one MultiGet per proof). Each is
+// reopened with another budget, as an operator may change it: proofs and
+// roots agree with the model whether nodes were just committed, loaded when
+// reopening or committed after that, and every inclusion proof at the head
+// is byte for byte core/merkle.h's.
 TEST_CASE(
-    "log proofs and roots past 2^10 leaves agree with the model, before and after reopening") {
-  TempDir dir;
-  CommitmentModel model;
-  std::uint64_t n = 1;
-  auto commit_txs = [&](Ledger& l, std::size_t count) {
-    std::vector<Transaction> txs;
-    for (std::size_t i = 0; i < count; ++i) txs.push_back(make_tx(n++));
-    Block b = next_block(l, std::move(txs));
-    auto e = effects_for(b);
-    commit_ok(l, b, e);
-    model.add(b, e);
-  };
-  {
-    auto l = open_ok(dir.path());
-    // Sizes that straddle 1024 and 2048 on either side.
-    for (std::size_t count : {1, 700, 323, 1, 1, 1000, 990}) commit_txs(*l, count);
-    REQUIRE(l->head()->log_size == 3016);
+    "log proofs and roots agree with the model for every log cache budget, across reopening") {
+  constexpr std::size_t kDefault = LedgerOptions{}.log_cache_bytes;
+  const std::vector<std::pair<std::size_t, std::size_t>> budgets = {
+      {kDefault, 32 << 10}, {32 << 10, 0}, {0, kDefault}};
+  for (const auto& [budget, reopen_budget] : budgets) {
+    CAPTURE(budget);
+    CAPTURE(reopen_budget);
+    TempDir dir;
+    CommitmentModel model;
+    std::uint64_t n = 1;
+    auto commit_txs = [&](Ledger& l, std::size_t count) {
+      std::vector<Transaction> txs;
+      for (std::size_t i = 0; i < count; ++i) txs.push_back(make_tx(n++));
+      Block b = next_block(l, std::move(txs));
+      auto e = effects_for(b);
+      commit_ok(l, b, e);
+      model.add(b, e);
+    };
+    auto open_with = [&](std::size_t log_cache_bytes) {
+      auto l = Ledger::open(
+          dir.path(), LedgerOptions{.sync_writes = false, .log_cache_bytes = log_cache_bytes});
+      REQUIRE(l.ok());
+      return std::move(l).value();
+    };
+    auto check_proofs_exact = [&](const Ledger& l) {
+      const std::uint64_t size = l.head()->log_size;
+      for (std::uint64_t i = 0; i < size; i += 7) {
+        CHECK(l.inclusion_proof(i, size).value() == merkle_inclusion_proof(model.leaf_hashes(), i));
+      }
+    };
+    {
+      auto l = open_with(budget);
+      // Sizes that straddle 1024 and 2048 on either side.
+      for (std::size_t count : {1, 700, 323, 1, 1, 1000, 990}) commit_txs(*l, count);
+      REQUIRE(l->head()->log_size == 3016);
+      check_commitments(*l, model, {});
+      check_proofs_exact(*l);
+    }
+    auto l = open_with(reopen_budget);
     check_commitments(*l, model, {});
+    commit_txs(*l, 1100);  // past 4096: a level-12 node made after the reload
+    REQUIRE(l->head()->log_size == 4116);
+    check_commitments(*l, model, {});
+    check_proofs_exact(*l);
   }
-  auto l = open_ok(dir.path());
-  check_commitments(*l, model, {});
-  commit_txs(*l, 1100);  // past 4096: a level-12 node made after the reload
-  REQUIRE(l->head()->log_size == 4116);
-  check_commitments(*l, model, {});
 }
 
 TEST_CASE("the commitment reads refuse what is out of range and answer an empty ledger") {
@@ -347,60 +374,69 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
   }
 }
 
+// Also with a log cache of 2 KiB, which drops its lowest level several
+// times while the readers run, so that they read nodes from memory and from
+// RocksDB as the commits move the boundary.
 TEST_CASE("proofs read beside commit_block always match the roots they are checked against") {
-  TempDir dir;
-  auto l = open_ok(dir.path());
-  constexpr std::uint64_t kBlocks = 200;
-  std::atomic<bool> done{false};
-  std::atomic<int> bad_state{0}, bad_inclusion{0}, bad_consistency{0}, proofs{0};
+  for (std::size_t log_cache_bytes : {LedgerOptions{}.log_cache_bytes, std::size_t{2} << 10}) {
+    CAPTURE(log_cache_bytes);
+    TempDir dir;
+    auto opened = Ledger::open(
+        dir.path(), LedgerOptions{.sync_writes = false, .log_cache_bytes = log_cache_bytes});
+    REQUIRE(opened.ok());
+    auto l = std::move(opened).value();
+    constexpr std::uint64_t kBlocks = 200;
+    std::atomic<bool> done{false};
+    std::atomic<int> bad_state{0}, bad_inclusion{0}, bad_consistency{0}, proofs{0};
 
-  auto reader = [&](unsigned seed) {
-    std::uint64_t k = seed;
-    while (!done.load()) {
-      ++k;
-      auto head = l->head();
-      if (!head) continue;
-      // Keys come and go under the reader: item/<h> exists from block h on.
-      std::string key = "item/" + std::to_string(k % (kBlocks + 20));
-      auto sp = l->state_proof(key);
-      if (!sp.ok() || !smt_verify(sp->state_root, key, sp->lookup.value, sp->lookup.proof) ||
-          l->roots(sp->height)->state_root != sp->state_root || sp->height < head->height) {
-        ++bad_state;
-      }
-      if (head->log_size > 0) {
-        std::uint64_t i = k % head->log_size;
-        auto proof = l->inclusion_proof(i, head->log_size);
-        auto leaf = l->log_leaf(i);
-        if (!proof.ok() || !leaf.ok() ||
-            !merkle_verify_inclusion(merkle_leaf_hash(as_bytes(*leaf)), i, head->log_size, *proof,
-                                     head->log_root)) {
-          ++bad_inclusion;
+    auto reader = [&](unsigned seed) {
+      std::uint64_t k = seed;
+      while (!done.load()) {
+        ++k;
+        auto head = l->head();
+        if (!head) continue;
+        // Keys come and go under the reader: item/<h> exists from block h on.
+        std::string key = "item/" + std::to_string(k % (kBlocks + 20));
+        auto sp = l->state_proof(key);
+        if (!sp.ok() || !smt_verify(sp->state_root, key, sp->lookup.value, sp->lookup.proof) ||
+            l->roots(sp->height)->state_root != sp->state_root || sp->height < head->height) {
+          ++bad_state;
         }
-        auto now = l->head();
-        auto cons = l->consistency_proof(head->log_size, now->log_size);
-        if (!cons.ok() || !merkle_verify_consistency(head->log_size, now->log_size, head->log_root,
-                                                     now->log_root, *cons)) {
-          ++bad_consistency;
+        if (head->log_size > 0) {
+          std::uint64_t i = k % head->log_size;
+          auto proof = l->inclusion_proof(i, head->log_size);
+          auto leaf = l->log_leaf(i);
+          if (!proof.ok() || !leaf.ok() ||
+              !merkle_verify_inclusion(merkle_leaf_hash(as_bytes(*leaf)), i, head->log_size, *proof,
+                                       head->log_root)) {
+            ++bad_inclusion;
+          }
+          auto now = l->head();
+          auto cons = l->consistency_proof(head->log_size, now->log_size);
+          if (!cons.ok() || !merkle_verify_consistency(head->log_size, now->log_size,
+                                                       head->log_root, now->log_root, *cons)) {
+            ++bad_consistency;
+          }
         }
+        ++proofs;
       }
-      ++proofs;
+    };
+    std::thread r1(reader, 1u), r2(reader, 7u);
+    for (std::uint64_t h = 0; h < kBlocks; ++h) {
+      std::vector<Transaction> txs;
+      for (std::uint64_t i = 0; i < h % 5; ++i) txs.push_back(make_tx(h * 10 + i));
+      Block b = next_block(*l, txs);
+      std::vector<HistoryAppend> history = {event("item/" + std::to_string(h), 0, "new")};
+      if (h > 0) history.push_back(event("item/0", h, "moved"));
+      commit_ok(*l, b, effects_for(b, {}, history));
     }
-  };
-  std::thread r1(reader, 1u), r2(reader, 7u);
-  for (std::uint64_t h = 0; h < kBlocks; ++h) {
-    std::vector<Transaction> txs;
-    for (std::uint64_t i = 0; i < h % 5; ++i) txs.push_back(make_tx(h * 10 + i));
-    Block b = next_block(*l, txs);
-    std::vector<HistoryAppend> history = {event("item/" + std::to_string(h), 0, "new")};
-    if (h > 0) history.push_back(event("item/0", h, "moved"));
-    commit_ok(*l, b, effects_for(b, {}, history));
+    done = true;
+    r1.join();
+    r2.join();
+    MESSAGE("proof rounds beside commits: " << proofs.load());
+    CHECK(proofs.load() > 0);
+    CHECK(bad_state.load() == 0);
+    CHECK(bad_inclusion.load() == 0);
+    CHECK(bad_consistency.load() == 0);
   }
-  done = true;
-  r1.join();
-  r2.join();
-  MESSAGE("proof rounds beside commits: " << proofs.load());
-  CHECK(proofs.load() > 0);
-  CHECK(bad_state.load() == 0);
-  CHECK(bad_inclusion.load() == 0);
-  CHECK(bad_consistency.load() == 0);
 }

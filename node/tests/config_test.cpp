@@ -18,6 +18,7 @@ TEST_CASE("minimal config gets defaults; relative paths resolve against the file
   CHECK(c->http.body_bytes_max == 128 * 1024);
   CHECK(c->http.batch_txs_max == 1000);
   CHECK(c->http.batch_bytes_max == 4 * 1024 * 1024);
+  CHECK(c->ledger.log_cache_bytes == 128 * 1024 * 1024);
   CHECK(!c->key_file);
 }
 
@@ -39,7 +40,8 @@ TEST_CASE("every limit is configurable") {
     "block":{"txs_max":10,"bytes_max":2048,"wait_ms_max":5},
     "mempool":{"txs_max":3,"bytes_max":4096},
     "http":{"threads":2,"body_bytes_max":2048,"commit_wait_ms_max":100,
-            "batch_txs_max":7,"batch_bytes_max":65536}})",
+            "batch_txs_max":7,"batch_bytes_max":65536},
+    "ledger":{"log_cache_bytes":0}})",
                                  "/x");
   REQUIRE(c.ok());
   CHECK(c->listen_port == 0);
@@ -50,6 +52,7 @@ TEST_CASE("every limit is configurable") {
   CHECK(c->http.commit_wait_ms_max == 100);
   CHECK(c->http.batch_txs_max == 7);
   CHECK(c->http.batch_bytes_max == 65536);
+  CHECK(c->ledger.log_cache_bytes == 0);
 }
 
 TEST_CASE("bad configs are refused naming the member") {
@@ -75,6 +78,12 @@ TEST_CASE("bad configs are refused naming the member") {
   CHECK(refused(R"({"node_id":"n","data_dir":"d","genesis_file":"g",
                     "http":{"batch_bytes_max":1023}})")
             .find("http.batch_bytes_max") != std::string::npos);
+  CHECK(refused(R"({"node_id":"n","data_dir":"d","genesis_file":"g",
+                    "ledger":{"log_cache_bytes":-1}})")
+            .find("ledger.log_cache_bytes") != std::string::npos);
+  CHECK(refused(R"({"node_id":"n","data_dir":"d","genesis_file":"g",
+                    "ledger":{"block_cache_bytes":1}})")
+            .find("block_cache_bytes") != std::string::npos);
   refused("not json");
   CHECK(!load_config("/nonexistent/custos.json").ok());
 }
