@@ -53,7 +53,8 @@ class HeadSigner {
   // After the block at `height` is committed: signs and stores its head if
   // this node is a member at `height` with this key, and checks pending
   // signatures of heights up to `height`. Returns this node's signature, to
-  // gossip, or nullopt if it does not sign this head. Applier thread only.
+  // gossip, or nullopt if it does not sign this head. From the block
+  // applier only (BlockApplier::apply: never twice at once).
   std::optional<HeadSignature> on_applied(std::uint64_t height);
 
   enum class Verdict { kStored, kRepeated, kPending, kDropped };

@@ -17,7 +17,9 @@
 namespace custos::node {
 
 // What the orderer hands ordered blocks to (the node: execute, then commit).
-// apply() is called from one thread, in height order.
+// apply() is called in height order and never twice at once (under Raft
+// from the apply thread, and from the consensus thread while it installs a
+// snapshot with the apply thread idle).
 class BlockApplier {
  public:
   virtual ~BlockApplier() = default;
