@@ -525,8 +525,8 @@ bool RaftOrderer::handle_ready() {
   for (const auto& m : rd.messages) {
     transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
   }
-  // Copies: advance() counts the committed payloads' bytes (the leader's
-  // uncommitted_bytes_max); moved out, they would never count as committed.
+  // Not moved out: advance() counts the committed payloads' bytes (the
+  // leader's uncommitted_bytes_max); moved, they would never count as committed.
   for (const Entry& e : rd.committed_entries) {
     if (!queue_apply(e)) return false;
   }
@@ -543,7 +543,7 @@ bool RaftOrderer::handle_ready() {
   return true;
 }
 
-bool RaftOrderer::queue_apply(Entry entry) {
+bool RaftOrderer::queue_apply(const Entry& entry) {
   ApplyJob job;
   if (entry.type == EntryType::normal && proposed_ && proposed_->block &&
       entry.index == proposed_->index &&
@@ -553,8 +553,11 @@ bool RaftOrderer::queue_apply(Entry entry) {
     proposed_->block.reset();
     job.own_ids.reserve(proposed_->txs.size());
     for (const auto& [tx, id] : proposed_->txs) job.own_ids.push_back(id);
+    // The block travels parsed: its payload is not needed again.
+    job.entry = Entry{entry.index, entry.term, entry.type, {}};
+  } else {
+    job.entry = entry;
   }
-  job.entry = std::move(entry);
   {
     std::unique_lock lock(apply_mu_);
     apply_done_cv_.wait(lock, [&] { return stopping_ || apply_jobs_.size() < kApplyJobsMax; });

@@ -119,7 +119,7 @@ class RaftOrderer : public Orderer {
   };
   // Consensus thread: queues a committed entry (waiting while the queue is
   // full); false if stopping.
-  bool queue_apply(consensus::Entry entry);
+  bool queue_apply(const consensus::Entry& entry);
   // Consensus thread: waits until every queued entry is applied; false if stopping.
   bool drain_applies();
   void run_applies();  // the apply thread

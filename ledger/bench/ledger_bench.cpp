@@ -655,7 +655,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}));
   app.add_option("--seed", o.seed, "Seed of the random log indexes and tx ids (default 1)");
   app.add_flag("--no-sync", o.no_sync,
-               "Commit without fsync (a node syncs every block; this only shortens the fill)");
+               "Commit without fsync (as a node under Raft does; it only shortens the fill)");
   app.add_option("--block-cache-mib", o.block_cache_mib,
                  "Each ledger's RocksDB block cache (default: the node's, 32)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
