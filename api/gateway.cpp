@@ -664,6 +664,13 @@ void Gateway::install_routes() {
     metric("custos_peer_frames_malformed_total", "counter",
            "Frames from peers that were malformed and dropped.",
            node_.orderer().malformed_frames());
+    const node::Orderer::LogSyncStats sync = node_.orderer().log_sync_stats();
+    metric("custos_raft_log_syncs_total", "counter",
+           "Writes of the Raft log to disk, each fsynced (0 on a single node).", sync.syncs);
+    metric("custos_raft_log_sync_seconds_total", "counter",
+           "Time spent writing the Raft log to disk.", seconds(sync.sync_us));
+    metric("custos_raft_log_syncs_slow_total", "counter",
+           "Writes of the Raft log that took 100 ms or more (a slow disk).", sync.slow_syncs);
     auto latest = node_.latest_signed_head();
     metric("custos_signed_head_height", "gauge",
            "Height of the latest head signed by a quorum of nodes (0: none yet).",

@@ -75,6 +75,14 @@ class Orderer {
   virtual void gossip_head_signature(std::uint64_t /*height*/, const HeadSignature& /*sig*/) {}
   // Frames from peers that were malformed (counted, then dropped).
   virtual std::uint64_t malformed_frames() const { return 0; }
+  // Writes of the consensus log to disk (fsynced), their summed time, and
+  // how many took kSlowLogSync or longer. A single node has no such log.
+  struct LogSyncStats {
+    std::uint64_t syncs = 0;
+    std::uint64_t sync_us = 0;
+    std::uint64_t slow_syncs = 0;
+  };
+  virtual LogSyncStats log_sync_stats() const { return {}; }
 };
 
 }  // namespace custos::node

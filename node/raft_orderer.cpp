@@ -30,6 +30,10 @@ constexpr std::uint8_t kHeadSignatureVersion = 1;
 constexpr std::size_t kHeadSignatureBodyBytes = 1 + 8 + 64;
 constexpr auto kHeadSignatureResend = std::chrono::seconds(2);
 
+// A Raft log write that takes this long is a disk the whole network waits on.
+constexpr auto kSlowLogSync = std::chrono::milliseconds(100);
+constexpr auto kSlowLogSyncReport = std::chrono::seconds(10);
+
 // Bounds of the consensus thread's inputs and of block catch-up.
 constexpr std::size_t kInboxFramesMax = 20'000;  // beyond: oldest dropped (Raft retransmits)
 constexpr std::size_t kForwardedTxsMax = 20'000;
@@ -520,10 +524,27 @@ bool RaftOrderer::handle_ready() {
     if (!drain_applies() || !install_snapshot(*rd.snapshot)) return false;
     sync_ledger();
   }
-  storage_->save(rd.snapshot, rd.entries, rd.hard_state);
+  // A leader's appends and heartbeats promise nothing about its own log, so
+  // they go out before it is written: the followers write theirs while the
+  // leader writes its own, and a block commits after one fsync's time, not
+  // two (Raft thesis §10.2.1). The leader's acknowledgement of its own
+  // entries is counted only by the thread that is writing them, after the
+  // write. Everything else (votes, a follower's acknowledgements, a new term
+  // or vote) waits for the write, as the persistence contract requires.
+  const bool early = raft_->role() == consensus::Role::leader && !rd.snapshot &&
+                     (!rd.hard_state || (rd.hard_state->term == storage_->hard_state().term &&
+                                         rd.hard_state->vote == storage_->hard_state().vote));
+  auto promises_nothing = [&](const consensus::Message& m) {
+    return early && (m.type == consensus::MessageType::append ||
+                     m.type == consensus::MessageType::heartbeat);
+  };
+  for (const auto& m : rd.messages) {
+    if (promises_nothing(m)) transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
+  }
+  persist(rd);
   if (rd.snapshot && rd.snapshot->meta.index > ledger_applied()) set_applied(rd.snapshot->meta.index);
   for (const auto& m : rd.messages) {
-    transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
+    if (!promises_nothing(m)) transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
   }
   // Not moved out: advance() counts the committed payloads' bytes (the
   // leader's uncommitted_bytes_max); moved, they would never count as committed.
@@ -541,6 +562,30 @@ bool RaftOrderer::handle_ready() {
   }
   raft_->advance(rd);
   return true;
+}
+
+void RaftOrderer::persist(const consensus::Ready& rd) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!storage_->save(rd.snapshot, rd.entries, rd.hard_state)) return;  // nothing, or not synced
+  const auto now = std::chrono::steady_clock::now();
+  const auto took = now - start;
+  log_syncs_++;
+  log_sync_us_ += std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+  if (took < kSlowLogSync) return;
+  log_syncs_slow_++;
+  slow_unreported_++;
+  if (now - slow_reported_ < kSlowLogSyncReport) return;
+  log_line(config_.node_id,
+           "slow disk: writing the Raft log took " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+               " ms (" + std::to_string(slow_unreported_) + " write(s) of " +
+               std::to_string(kSlowLogSync.count()) + " ms or more since the last report)");
+  slow_unreported_ = 0;
+  slow_reported_ = now;
+}
+
+Orderer::LogSyncStats RaftOrderer::log_sync_stats() const {
+  return {log_syncs_.load(), log_sync_us_.load(), log_syncs_slow_.load()};
 }
 
 bool RaftOrderer::queue_apply(const Entry& entry) {

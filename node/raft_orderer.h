@@ -89,6 +89,7 @@ class RaftOrderer : public Orderer {
   Status read_barrier(std::chrono::milliseconds timeout) override;
   void gossip_head_signature(std::uint64_t height, const HeadSignature& sig) override;
   std::uint64_t malformed_frames() const override { return malformed_frames_.load(); }
+  LogSyncStats log_sync_stats() const override;
 
   // The port the Raft transport listens on (after start()).
   int transport_port() const { return transport_port_; }
@@ -108,6 +109,7 @@ class RaftOrderer : public Orderer {
 
   void on_frame(PeerId from, Bytes frame);
   void run();
+  void persist(const consensus::Ready& rd);  // storage_->save, its syncs timed
   bool handle_ready();  // false: interrupted by stop()
   // A committed log entry on its way to the apply thread. The leader's own
   // proposal travels with its block and transaction ids, so that the apply
@@ -151,6 +153,13 @@ class RaftOrderer : public Orderer {
   AdmitForwarded admit_forwarded_;
   HeadSignatureReceived head_signature_received_;
   std::atomic<std::uint64_t> malformed_frames_{0};
+  // Synced writes of a Ready: counted and timed; a slow one is logged (at most
+  // once per kSlowLogSyncReport, with how many there were since).
+  std::atomic<std::uint64_t> log_syncs_{0};
+  std::atomic<std::uint64_t> log_sync_us_{0};
+  std::atomic<std::uint64_t> log_syncs_slow_{0};
+  std::uint64_t slow_unreported_ = 0;
+  std::chrono::steady_clock::time_point slow_reported_{};
   // This node's latest head signature, resent every kHeadSignatureResend.
   std::mutex gossip_mu_;
   std::optional<std::pair<std::uint64_t, Signature>> gossip_last_;

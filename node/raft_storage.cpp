@@ -265,10 +265,10 @@ Result<std::vector<consensus::Entry>> RaftStorage::entries(std::uint64_t lo, std
   return out;
 }
 
-void RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
+bool RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
                        const std::vector<consensus::Entry>& entries,
                        const std::optional<consensus::HardState>& hard_state) {
-  if (!snapshot && entries.empty() && !hard_state) return;
+  if (!snapshot && entries.empty() && !hard_state) return false;
   rocksdb::WriteBatch batch;
   std::lock_guard lock(mu_);
   consensus::Snapshot new_snapshot = snapshot_;
@@ -296,12 +296,14 @@ void RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
   }
   if (hard_state) batch.Put(std::string(kHardStateKey), encode_hard_state(*hard_state));
   rocksdb::WriteOptions sync;
-  sync.sync = true;
+  sync.sync = snapshot || !entries.empty() ||
+              (hard_state && (hard_state->term != hard_state_.term || hard_state->vote != hard_state_.vote));
   if (auto s = db_->Write(sync, &batch); !s.ok()) die("cannot persist the Raft log: " + s.ToString());
   snapshot_ = std::move(new_snapshot);
   last_index_ = new_last;
   last_term_ = new_last_term;
   if (hard_state) hard_state_ = *hard_state;
+  return sync.sync;
 }
 
 Status RaftStorage::compact(std::uint64_t index, const consensus::ConfState& conf, Bytes data) {

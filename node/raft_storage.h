@@ -3,9 +3,11 @@
 // log never touches blocks.
 //
 // Durability: save() and compact() write one WriteBatch with the WAL synced
-// before they return. The node calls save() with a Ready's snapshot, entries
-// and hard state BEFORE it sends that Ready's messages (docs/consensus.md,
-// "Persistence contract"), so nothing a message promised is lost on a crash.
+// before they return, except a save() that changes only the hard state's
+// commit index (see save()). The node calls save() with a Ready's snapshot,
+// entries and hard state BEFORE it sends that Ready's messages
+// (docs/consensus.md, "Persistence contract"), so nothing a message promised
+// is lost on a crash.
 //
 // Thread safety: the Raft object reads it from the node's consensus thread,
 // which is also the only writer; the reads served from memory (hard state,
@@ -44,7 +46,12 @@ class RaftStorage final : public consensus::Storage {
   // every entry up to its index), then the entries (discarding any stored
   // entries at or after the first one), then the hard state. An I/O error
   // stops the process: Raft cannot go on with a log it could not persist.
-  void save(const std::optional<consensus::Snapshot>& snapshot,
+  // Returns whether it synced: it does unless all it changes is the commit
+  // index. A commit index is never promised to a peer and may be lost on a
+  // crash (the node restarts with an older one and learns the newer from the
+  // leader; what it applied is in the log or the ledger), so a block costs
+  // one fsync per node, not two. The next synced write makes it durable too.
+  bool save(const std::optional<consensus::Snapshot>& snapshot,
             const std::vector<consensus::Entry>& entries,
             const std::optional<consensus::HardState>& hard_state);
 

@@ -107,3 +107,25 @@ TEST_CASE("a snapshot from the leader replaces the whole log") {
   CHECK_FALSE((*s)->term(3).ok());
   CHECK((*s)->hard_state().commit == 10);
 }
+
+TEST_CASE("only a commit-only change of the hard state is written without fsync") {
+  TempDir dir;
+  {
+    auto s = RaftStorage::open(dir.path);
+    REQUIRE(s.ok());
+    CHECK_FALSE((*s)->save(std::nullopt, {}, std::nullopt));  // nothing to write
+    CHECK((*s)->save(std::nullopt, {entry(1, 1, "a")}, consensus::HardState{1, 1, 0}));
+    // The commit index alone: promised to no peer, so not synced.
+    CHECK_FALSE((*s)->save(std::nullopt, {}, consensus::HardState{1, 1, 1}));
+    // Entries, a new vote or a new term: synced before any message goes out.
+    CHECK((*s)->save(std::nullopt, {entry(2, 1, "b")}, std::nullopt));
+    CHECK((*s)->save(std::nullopt, {}, consensus::HardState{2, 0, 1}));
+    CHECK((*s)->save(std::nullopt, {}, consensus::HardState{2, 3, 1}));
+    CHECK_FALSE((*s)->save(std::nullopt, {}, consensus::HardState{2, 3, 2}));
+  }
+  // A clean reopen reads the unsynced commit back (only a crash may lose it).
+  auto s = RaftStorage::open(dir.path);
+  REQUIRE(s.ok());
+  CHECK((*s)->hard_state() == consensus::HardState{2, 3, 2});
+  CHECK((*s)->last_index() == 2);
+}
