@@ -485,6 +485,79 @@ class RocksSmtStore final : public SmtStore {
   rocksdb::ReadOptions ro_;
 };
 
+// Every node of the state map down to LedgerOptions::smt_cache_depth, in
+// memory: the part of the tree every block rewrites, so a commit reads those
+// nodes (and learns that a position is empty) without asking RocksDB. At
+// most 2^(depth + 1) - 1 nodes however large the map grows. Exact: loaded at
+// open and changed only by commit_block(), with what it wrote, after the
+// write succeeded. Used by commit_block() alone (under its mutex); proofs
+// read a RocksDB snapshot instead.
+class SmtTopCache {
+ public:
+  explicit SmtTopCache(std::uint16_t depth) : depth_(std::min(depth, kSmtCacheDepthMax)) {}
+
+  void load(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key = view(it->key());
+      if (key.size() < 2) die("corrupt state map key of " + std::to_string(key.size()) + " bytes");
+      SmtPosition pos;
+      pos.depth = static_cast<std::uint16_t>(static_cast<std::uint8_t>(key[0]) << 8 |
+                                             static_cast<std::uint8_t>(key[1]));
+      if (pos.depth > depth_) break;  // keys sort by depth first
+      if (key.size() != 2 + (pos.depth + 7u) / 8) {
+        die("corrupt state map key at depth " + std::to_string(pos.depth));
+      }
+      std::copy(key.begin() + 2, key.end(), pos.path.bytes.begin());
+      auto node = SmtNode::decode(as_bytes(view(it->value())));
+      if (!node) die("corrupt state map node at depth " + std::to_string(pos.depth));
+      nodes_.insert_or_assign(pos, *node);
+    }
+    if (!it->status().ok()) die("reading state map nodes: " + it->status().ToString());
+  }
+
+  // The node at pos, or that there is none; nullopt if pos is deeper than
+  // the cache holds (ask RocksDB).
+  std::optional<std::optional<SmtNode>> find(const SmtPosition& pos) const {
+    if (pos.depth > depth_) return std::nullopt;
+    auto it = nodes_.find(pos);
+    if (it == nodes_.end()) return std::optional<SmtNode>();
+    return std::optional<SmtNode>(it->second);
+  }
+
+  void apply(const SmtWrites& writes) {
+    for (const auto& [pos, node] : writes.puts) {
+      if (pos.depth <= depth_) nodes_.insert_or_assign(pos, node);
+    }
+    for (const SmtPosition& pos : writes.deletes) {
+      if (pos.depth <= depth_) nodes_.erase(pos);
+    }
+  }
+
+  std::size_t size() const { return nodes_.size(); }
+
+ private:
+  std::uint16_t depth_;
+  std::unordered_map<SmtPosition, SmtNode, SmtPositionHasher> nodes_;
+};
+
+// The latest state map for commit_block(): the top from SmtTopCache, the
+// rest from RocksDB.
+class CachedSmtStore final : public SmtStore {
+ public:
+  CachedSmtStore(const SmtTopCache& top, const SmtStore& rest) : top_(top), rest_(rest) {}
+  Result<std::optional<SmtNode>> get_node(const SmtPosition& pos) const override {
+    if (auto cached = top_.find(pos)) return *cached;
+    return rest_.get_node(pos);
+  }
+
+ private:
+  const SmtTopCache& top_;
+  const SmtStore& rest_;
+};
+
 // A RocksDB snapshot released on scope exit.
 class ScopedSnapshot {
  public:
@@ -568,7 +641,8 @@ class RocksLedger final : public Ledger {
       : db_(db),
         handles_(std::move(handles)),
         options_(options),
-        log_cache_(options.log_cache_bytes) {}
+        log_cache_(options.log_cache_bytes),
+        smt_top_(options.smt_cache_depth) {}
 
   ~RocksLedger() override {
     // Handles must go before the DB; Close() waits for background work so
@@ -756,12 +830,13 @@ class RocksLedger final : public Ledger {
     if (!log_root) die("commit_block: log root: " + log_root.error().message);
 
     Hash256 state_root = current ? current->state_root : kSmtEmpty;
+    SmtWrites smt_writes;
     if (!history_heads.empty()) {
       std::vector<SmtChange> changes;
       changes.reserve(history_heads.size());
       for (const auto& [key, value] : history_heads) changes.push_back({key, value});
-      RocksSmtStore smt_store(*db_, handles_[kSmt]);
-      auto update = smt_update(smt_store, changes);
+      RocksSmtStore rocks_smt(*db_, handles_[kSmt]);
+      auto update = smt_update(CachedSmtStore(smt_top_, rocks_smt), changes);
       // Keys were checked above and the store is ours: any error is damage
       // or a bug, and committing a wrong root would be worse than stopping.
       if (!update) {
@@ -776,6 +851,7 @@ class RocksLedger final : public Ledger {
         if (!s.ok()) die("WriteBatch::Delete: " + s.ToString());
       }
       state_root = update->root;
+      smt_writes = std::move(update->writes);
     }
 
     const ChainRoots roots{log_size, *log_root, state_root};
@@ -793,6 +869,7 @@ class RocksLedger final : public Ledger {
     state_cache_.end_write(effects.writes, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
     log_cache_.add(log_writes, log_size);
+    smt_top_.apply(smt_writes);
     if (history_next_.size() + next_seq.size() > kHistoryNextMax) history_next_.clear();
     for (auto& [key, next] : next_seq) history_next_.insert_or_assign(key, next);
     std::lock_guard head_lock(head_mu_);
@@ -1086,6 +1163,9 @@ class RocksLedger final : public Ledger {
     log_cache_.add(nodes, log_size);
   }
 
+  // On open, before the first commit.
+  void load_smt_top() { smt_top_.load(*db_, handles_[kSmt]); }
+
   // Stamps a new database with kFormat; refuses one written in another
   // layout version rather than misreading it.
   // After check_format(): reads the committed head, which head() then serves.
@@ -1178,6 +1258,7 @@ class RocksLedger final : public Ledger {
   std::optional<Head> head_;
   mutable StateCache state_cache_;
   LogNodeCache log_cache_;
+  SmtTopCache smt_top_;  // only commit_block() uses it, under commit_mutex_
 };
 
 rocksdb::ColumnFamilyOptions column_family_options(const std::shared_ptr<rocksdb::Cache>& cache) {
@@ -1283,6 +1364,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
   if (!format) return make_error("ledger_io", dir.string() + ": " + format.error().message);
   ledger->load_head();  // first: the log cache loads up to the head's log size
   ledger->load_log_cache();
+  ledger->load_smt_top();
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
 
