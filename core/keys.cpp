@@ -4,8 +4,13 @@
 #include <openssl/rand.h>
 #include <secp256k1.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 
 namespace custos {
 namespace {
@@ -27,10 +32,54 @@ const secp256k1_context* context() {
   return ctx;
 }
 
+// Points this process has already decompressed, by their compressed
+// encoding. Decompressing costs a field square root, a tenth of a verify,
+// and every transaction names the same few keys again: parsed at admission,
+// parsed in each block on every node, read from identities by the
+// chaincode, and parsed once more by each verify. Only points libsecp256k1
+// accepted are put in, so a hit is the same answer as parsing again. Bounded:
+// emptied when full (a network has far fewer keys than that). Thread-safe.
+class ParsedKeys {
+ public:
+  bool find(const std::array<std::uint8_t, 33>& compressed, secp256k1_pubkey* out) const {
+    std::shared_lock lock(mu_);
+    auto it = keys_.find(compressed);
+    if (it == keys_.end()) return false;
+    *out = it->second;
+    return true;
+  }
+  void insert(const std::array<std::uint8_t, 33>& compressed, const secp256k1_pubkey& pk) {
+    std::unique_lock lock(mu_);
+    if (keys_.size() >= kKeysMax) keys_.clear();
+    keys_.emplace(compressed, pk);
+  }
+
+ private:
+  static constexpr std::size_t kKeysMax = 4096;
+  struct Hasher {
+    // Bytes 1..8 are the x coordinate's first bytes: already uniform.
+    std::size_t operator()(const std::array<std::uint8_t, 33>& c) const {
+      std::size_t h = 0;
+      std::memcpy(&h, c.data() + 1, sizeof h);
+      return h;
+    }
+  };
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::array<std::uint8_t, 33>, secp256k1_pubkey, Hasher> keys_;
+};
+
+ParsedKeys& parsed_keys() {
+  static ParsedKeys keys;
+  return keys;
+}
+
 bool verify_parsed(const PublicKey& key, ByteView message, const secp256k1_ecdsa_signature& sig) {
   secp256k1_pubkey pk;
   const auto& c = key.compressed();
-  if (secp256k1_ec_pubkey_parse(context(), &pk, c.data(), c.size()) != 1) return false;
+  if (!parsed_keys().find(c, &pk)) {
+    if (secp256k1_ec_pubkey_parse(context(), &pk, c.data(), c.size()) != 1) return false;
+    parsed_keys().insert(c, pk);
+  }
   Hash256 digest = sha256(message);
   // secp256k1_ecdsa_verify refuses high-S by itself: that is our rule.
   return secp256k1_ecdsa_verify(context(), &sig, digest.bytes.data(), &pk) == 1;
@@ -46,17 +95,22 @@ Result<PublicKey> PublicKey::parse(ByteView sec1) {
                       "public key must be 33 bytes (02/03 prefix) or 65 bytes (04 prefix), got " +
                           std::to_string(sec1.size()) + " bytes");
   }
+  PublicKey out;
   secp256k1_pubkey pk;
+  if (sec1.size() == out.compressed_.size()) {
+    std::copy(sec1.begin(), sec1.end(), out.compressed_.begin());
+    if (parsed_keys().find(out.compressed_, &pk)) return out;  // an encoding parsed before
+  }
   if (secp256k1_ec_pubkey_parse(context(), &pk, sec1.data(), sec1.size()) != 1) {
     return make_error("bad_public_key", "public key is not a point on secp256k1");
   }
-  PublicKey out;
   size_t len = out.compressed_.size();
   if (secp256k1_ec_pubkey_serialize(context(), out.compressed_.data(), &len, &pk,
                                     SECP256K1_EC_COMPRESSED) != 1 ||
       len != 33) {
     std::abort();
   }
+  parsed_keys().insert(out.compressed_, pk);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 #include "core/keys.h"
 #include "tests/test_util.h"
@@ -163,6 +164,44 @@ TEST_CASE("public keys: compressed and uncompressed accepted, printed compressed
     CHECK(!PublicKey::from_hex(pk.hex() + "00").ok());              // long
     CHECK(!PublicKey::from_hex("zz" + pk.hex().substr(2)).ok());    // not hex
     CHECK(!PublicKey::from_hex("").ok());
+  }
+}
+
+// PublicKey::parse and verification remember the points they decompressed
+// (keys.cpp, ParsedKeys: at most 4096, emptied when full). Remembering must
+// never change an answer: the same key back, refusals still refused, a
+// signature valid only under its own key, before and after the memo is
+// emptied.
+TEST_CASE("remembered public keys give the answers parsing gives") {
+  const Bytes message = {'h', 'a', 'n', 'd', 'o', 'v', 'e', 'r'};
+  std::vector<PublicKey> keys;
+  std::vector<Signature> sigs;
+  for (int i = 0; i < 4200; ++i) {  // more than the memo holds
+    auto key = PrivateKey::generate();
+    keys.push_back(key.public_key());
+    if (i % 100 == 0) sigs.push_back(key.sign(message));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto& c = keys[i].compressed();
+      auto again = PublicKey::parse(ByteView(c.data(), c.size()));
+      REQUIRE(again.ok());
+      CHECK(*again == keys[i]);
+      // The same x with the other parity is another point: its own key.
+      auto flipped = c;
+      flipped[0] ^= 1;
+      auto other = PublicKey::parse(ByteView(flipped.data(), flipped.size()));
+      REQUIRE(other.ok());
+      CHECK(other->compressed() == flipped);
+      if (i % 100 == 0) {
+        const Signature& sig = sigs[i / 100];
+        CHECK(verify_compact(keys[i], message, sig.compact));
+        CHECK_FALSE(verify_compact(*other, message, sig.compact));
+        CHECK_FALSE(verify_compact(keys[(i + 100) % keys.size()], message, sig.compact));
+      }
+    }
+    CHECK_FALSE(PublicKey::from_hex("02" + std::string(64, '0')).ok());  // not on the curve
+    CHECK_FALSE(PublicKey::from_hex("04" + keys[0].hex().substr(2)).ok());  // 04 needs 65 bytes
   }
 }
 
