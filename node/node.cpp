@@ -238,6 +238,10 @@ void Node::apply(const Block& block) {
   }
   counters_.commit_us += micros_since(t);
   counters_.blocks_committed++;
+  if (auto sig = head_signer_->on_applied(block.header.height)) {
+    orderer_->gossip_head_signature(block.header.height, *sig);
+  }
+  counters_.sign_us += micros_since(t);
   for (const auto& t : effects.txs) {
     (t.code == chaincode::code::kOk ? counters_.txs_committed_ok
                                     : counters_.txs_committed_failed)++;
@@ -247,14 +251,7 @@ void Node::apply(const Block& block) {
     // ledger, so no waiter misses the block.
     std::lock_guard lock(commit_mu_);
   }
-  // The block is committed: its waiters need not wait for the head to be
-  // signed (a court bundle waits for the signatures itself).
   commit_cv_.notify_all();
-  t = std::chrono::steady_clock::now();
-  if (auto sig = head_signer_->on_applied(block.header.height)) {
-    orderer_->gossip_head_signature(block.header.height, *sig);
-  }
-  counters_.sign_us += micros_since(t);
 }
 
 }  // namespace custos::node
