@@ -32,6 +32,31 @@ const secp256k1_context* context() {
   return ctx;
 }
 
+// Hashes a compressed key for ParsedKeys, keyed with a secret drawn at
+// start: whoever submits keys picks their x coordinates, and must not be
+// able to pile them into one bucket.
+struct KeyHasher {
+  KeyHasher() {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) std::abort();
+  }
+  std::size_t operator()(const std::array<std::uint8_t, 33>& c) const {
+    std::uint64_t h = seed ^ c[0];
+    for (std::size_t i = 1; i + 8 <= c.size(); i += 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, c.data() + i, sizeof word);
+      h = mix(h ^ word);
+    }
+    return static_cast<std::size_t>(h);
+  }
+  // splitmix64's finaliser.
+  static std::uint64_t mix(std::uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
+  std::uint64_t seed = 0;
+};
+
 // Points this process has already decompressed, by their compressed
 // encoding. Decompressing costs a field square root, a tenth of a verify,
 // and every transaction names the same few keys again: parsed at admission,
@@ -56,16 +81,8 @@ class ParsedKeys {
 
  private:
   static constexpr std::size_t kKeysMax = 4096;
-  struct Hasher {
-    // Bytes 1..8 are the x coordinate's first bytes: already uniform.
-    std::size_t operator()(const std::array<std::uint8_t, 33>& c) const {
-      std::size_t h = 0;
-      std::memcpy(&h, c.data() + 1, sizeof h);
-      return h;
-    }
-  };
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::array<std::uint8_t, 33>, secp256k1_pubkey, Hasher> keys_;
+  std::unordered_map<std::array<std::uint8_t, 33>, secp256k1_pubkey, KeyHasher> keys_;
 };
 
 ParsedKeys& parsed_keys() {

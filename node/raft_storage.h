@@ -5,7 +5,8 @@
 // Durability: save() and compact() write one WriteBatch with the WAL synced
 // before they return, except a save() that changes only the hard state's
 // commit index (see save()). The node calls save() with a Ready's snapshot,
-// entries and hard state BEFORE it sends that Ready's messages
+// entries and hard state BEFORE it sends that Ready's messages, except a
+// leader's appends and heartbeats, which promise nothing about its own log
 // (docs/consensus.md, "Persistence contract"), so nothing a message promised
 // is lost on a crash.
 //
