@@ -64,11 +64,15 @@ demo_wait_leader() {
   done
 }
 
-# demo_free_port: prints a TCP port on 127.0.0.1 that is free right now.
+# demo_free_port: prints a TCP port on 127.0.0.1 that is free right now,
+# below the kernel's ephemeral range: a port there may be the local end of
+# some connection (nothing answers on it, yet listening on it fails).
 demo_free_port() {
-  local port
+  local port low=32768 high
+  read -r low high < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 12000 ] || low=32768  # an unusual range: fall back to the default's floor
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((10000 + RANDOM % (low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
