@@ -301,6 +301,23 @@ Bytes SmtPosition::encode() const {
   return out;
 }
 
+Result<SmtPosition> SmtPosition::decode(ByteView bytes) {
+  if (bytes.size() < 2) {
+    return make_error("bad_smt_position", "position of " + std::to_string(bytes.size()) + " bytes");
+  }
+  SmtPosition pos;
+  pos.depth = static_cast<std::uint16_t>(bytes[0] << 8 | bytes[1]);
+  if (pos.depth > kSmtDepthMax || bytes.size() != 2 + (pos.depth + 7u) / 8) {
+    return make_error("bad_smt_position", "position of depth " + std::to_string(pos.depth) +
+                                              " in " + std::to_string(bytes.size()) + " bytes");
+  }
+  std::copy(bytes.begin() + 2, bytes.end(), pos.path.bytes.begin());
+  if (pos.depth % 8 != 0 && (bytes.back() & (0xffu >> (pos.depth % 8))) != 0) {
+    return make_error("bad_smt_position", "bits set past depth " + std::to_string(pos.depth));
+  }
+  return pos;
+}
+
 std::size_t SmtPositionHasher::operator()(const SmtPosition& p) const {
   // Paths are prefixes of SHA-256 outputs, so their first 8 bytes are
   // already spread out except near the root, where the depth tells

@@ -80,6 +80,10 @@ struct SmtPosition {
   // path that hold the prefix (unused low bits zero). Distinct positions
   // have distinct encodings; see docs/state-proofs.md §4.
   Bytes encode() const;
+  // The inverse of encode(). Refuses ("bad_smt_position") a depth over
+  // kSmtDepthMax, a length that does not match the depth, and set bits past
+  // the depth: only encode()'s own output comes back.
+  static Result<SmtPosition> decode(ByteView bytes);
 
   bool operator==(const SmtPosition&) const = default;
 };

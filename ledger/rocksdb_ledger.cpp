@@ -263,6 +263,10 @@ Error order_error(const std::string& why) {
   return make_error("ledger_order", why);
 }
 
+void check_iterator(const rocksdb::Iterator& it, const char* what) {
+  if (!it.status().ok()) die(std::string(what) + ": " + it.status().ToString());
+}
+
 std::optional<std::string> read_cf(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf,
                                    const rocksdb::ReadOptions& ro, std::string_view key) {
   std::string value;
@@ -501,21 +505,14 @@ class SmtTopCache {
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string_view key = view(it->key());
-      if (key.size() < 2) die("corrupt state map key of " + std::to_string(key.size()) + " bytes");
-      SmtPosition pos;
-      pos.depth = static_cast<std::uint16_t>(static_cast<std::uint8_t>(key[0]) << 8 |
-                                             static_cast<std::uint8_t>(key[1]));
-      if (pos.depth > depth_) break;  // keys sort by depth first
-      if (key.size() != 2 + (pos.depth + 7u) / 8) {
-        die("corrupt state map key at depth " + std::to_string(pos.depth));
-      }
-      std::copy(key.begin() + 2, key.end(), pos.path.bytes.begin());
+      auto pos = SmtPosition::decode(as_bytes(view(it->key())));
+      if (!pos) die("corrupt state map key: " + pos.error().message);
+      if (pos->depth > depth_) break;  // keys sort by depth first
       auto node = SmtNode::decode(as_bytes(view(it->value())));
-      if (!node) die("corrupt state map node at depth " + std::to_string(pos.depth));
-      nodes_.insert_or_assign(pos, *node);
+      if (!node) die("corrupt state map node at depth " + std::to_string(pos->depth));
+      nodes_.insert_or_assign(*pos, *node);
     }
-    if (!it->status().ok()) die("reading state map nodes: " + it->status().ToString());
+    check_iterator(*it, "reading state map nodes");
   }
 
   // The node at pos, or that there is none; nullopt if pos is deeper than
@@ -535,8 +532,6 @@ class SmtTopCache {
       if (pos.depth <= depth_) nodes_.erase(pos);
     }
   }
-
-  std::size_t size() const { return nodes_.size(); }
 
  private:
   std::uint16_t depth_;
@@ -1227,10 +1222,6 @@ class RocksLedger final : public Ledger {
     check_iterator(it, "reading history");
     if (!it.Valid() || !view(it.key()).starts_with(prefix)) return 0;
     return from_be64(view(it.key()).substr(prefix.size())) + 1;
-  }
-
-  static void check_iterator(const rocksdb::Iterator& it, const char* what) {
-    if (!it.status().ok()) die(std::string(what) + ": " + it.status().ToString());
   }
 
   std::optional<std::string> read(Cf cf, std::string_view key,

@@ -532,20 +532,19 @@ bool RaftOrderer::handle_ready() {
   // write. Everything else (votes, a follower's acknowledgements, a new term
   // or vote) waits for the write, as the persistence contract requires.
   const bool early = raft_->role() == consensus::Role::leader && !rd.snapshot &&
-                     (!rd.hard_state || (rd.hard_state->term == storage_->hard_state().term &&
-                                         rd.hard_state->vote == storage_->hard_state().vote));
-  auto promises_nothing = [&](const consensus::Message& m) {
-    return early && (m.type == consensus::MessageType::append ||
-                     m.type == consensus::MessageType::heartbeat);
+                     !storage_->changes_term_or_vote(rd.hard_state);
+  auto send = [&](bool before_write) {
+    for (const auto& m : rd.messages) {
+      const bool promises_nothing = early && (m.type == consensus::MessageType::append ||
+                                              m.type == consensus::MessageType::heartbeat);
+      if (promises_nothing != before_write) continue;
+      transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
+    }
   };
-  for (const auto& m : rd.messages) {
-    if (promises_nothing(m)) transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
-  }
+  send(true);
   persist(rd);
   if (rd.snapshot && rd.snapshot->meta.index > ledger_applied()) set_applied(rd.snapshot->meta.index);
-  for (const auto& m : rd.messages) {
-    if (!promises_nothing(m)) transport_->send(m.to, frame(FrameKind::raft, consensus::encode_message(m)));
-  }
+  send(false);
   // Not moved out: advance() counts the committed payloads' bytes (the
   // leader's uncommitted_bytes_max); moved, they would never count as committed.
   for (const Entry& e : rd.committed_entries) {

@@ -296,14 +296,25 @@ bool RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
   }
   if (hard_state) batch.Put(std::string(kHardStateKey), encode_hard_state(*hard_state));
   rocksdb::WriteOptions sync;
-  sync.sync = snapshot || !entries.empty() ||
-              (hard_state && (hard_state->term != hard_state_.term || hard_state->vote != hard_state_.vote));
+  sync.sync = snapshot || !entries.empty() || term_or_vote_differs(hard_state);
   if (auto s = db_->Write(sync, &batch); !s.ok()) die("cannot persist the Raft log: " + s.ToString());
   snapshot_ = std::move(new_snapshot);
   last_index_ = new_last;
   last_term_ = new_last_term;
   if (hard_state) hard_state_ = *hard_state;
   return sync.sync;
+}
+
+bool RaftStorage::changes_term_or_vote(
+    const std::optional<consensus::HardState>& hard_state) const {
+  std::lock_guard lock(mu_);
+  return term_or_vote_differs(hard_state);
+}
+
+bool RaftStorage::term_or_vote_differs(
+    const std::optional<consensus::HardState>& hard_state) const {
+  return hard_state &&
+         (hard_state->term != hard_state_.term || hard_state->vote != hard_state_.vote);
 }
 
 Status RaftStorage::compact(std::uint64_t index, const consensus::ConfState& conf, Bytes data) {

@@ -56,6 +56,10 @@ class RaftStorage final : public consensus::Storage {
             const std::vector<consensus::Entry>& entries,
             const std::optional<consensus::HardState>& hard_state);
 
+  // Whether `hard_state` (a Ready's) changes the persisted term or vote:
+  // what a vote promises, so such a write is synced before any message.
+  bool changes_term_or_vote(const std::optional<consensus::HardState>& hard_state) const;
+
   // Records a snapshot of the applied state at `index` and discards the
   // entries up to it. Error "stale" if index is not after the current
   // snapshot or not within the log.
@@ -64,6 +68,8 @@ class RaftStorage final : public consensus::Storage {
  private:
   explicit RaftStorage(std::unique_ptr<rocksdb::DB> db);
   void load();
+  // changes_term_or_vote() with mu_ held.
+  bool term_or_vote_differs(const std::optional<consensus::HardState>& hard_state) const;
 
   std::unique_ptr<rocksdb::DB> db_;
   mutable std::mutex mu_;  // guards the cached values below

@@ -676,6 +676,15 @@ TEST_CASE("node and position encodings are fixed and decoding refuses anything e
   CHECK(hex_encode(SmtPosition::of(kh, 16).encode()) == "0010ffee");
   CHECK(hex_encode(SmtPosition::of(kh, 256).encode()) == "0100" + kh.hex());
   CHECK(SmtPosition::of(kh, 9) == SmtPosition::of(kh, 8).child(1));
+  for (std::size_t depth : {0, 1, 7, 8, 9, 16, 255, 256}) {
+    SmtPosition p = SmtPosition::of(kh, depth);
+    CHECK(SmtPosition::decode(p.encode()).value() == p);
+  }
+  for (const char* bad : {"", "00", "0001", "00010000", "0009ff", "0009ffc0", "01010000"}) {
+    // too short; depth 1 short and long; depth 9 short; a bit past depth 9; depth 257
+    INFO(bad);
+    CHECK(SmtPosition::decode(hex_decode(bad).value()).error().code == "bad_smt_position");
+  }
   CHECK(SmtPosition::of(kh, 11).child(0) == SmtPosition::of(kh, 12));
 
   // Every position down to depth 10 has its own encoding.
