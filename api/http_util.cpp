@@ -1,12 +1,14 @@
 #include "api/http_util.h"
 
 #include <charconv>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "chaincode/identity.h"
 #include "chaincode/registry.h"
 #include "core/jwt.h"
-#include "core/verified_signatures.h"
 
 namespace custos::api {
 
@@ -29,6 +31,41 @@ void send_json_text(Response& res, int status, std::string text) {
 namespace {
 
 constexpr std::size_t kVerifiedTokensMax = 10'000;
+
+// Tokens whose signature verified, by their exact text, with their claims
+// and the key that verified them. A client reuses its token for many reads:
+// this spares parsing it and checking its signature again. The claims are
+// still checked on every request against the clock, and the key against
+// the identity's current one, so a hit decides exactly what a miss would.
+// Bounded: forgotten all at once when full (then parsed again). Thread-safe.
+class VerifiedTokens {
+ public:
+  struct Entry {
+    JwtClaims claims;
+    std::string key_hex;
+  };
+
+  std::optional<Entry> find(std::string_view token) const {
+    std::lock_guard lock(mu_);
+    auto it = tokens_.find(token);
+    if (it == tokens_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void remember(std::string_view token, Entry entry) {
+    std::lock_guard lock(mu_);
+    if (tokens_.size() >= kVerifiedTokensMax) tokens_.clear();
+    tokens_.insert_or_assign(std::string(token), std::move(entry));
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> tokens_;
+};
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -110,6 +147,11 @@ std::int64_t now_s() {
   return node::wall_clock_ms() / 1000;
 }
 
+bool signed_by(const ParsedJwt& jwt, const std::string& key_hex) {
+  auto key = PublicKey::from_hex(key_hex);
+  return key && jwt_verify_signature(jwt, *key);
+}
+
 }  // namespace
 
 std::optional<Viewer> authenticate(const node::Node& node, const Request& req, Response& res) {
@@ -120,38 +162,42 @@ std::optional<Viewer> authenticate(const node::Node& node, const Request& req, R
     res.set_header("WWW-Authenticate", "Bearer");
     return std::nullopt;
   }
-  auto jwt = jwt_parse(std::string_view(auth).substr(7));
-  if (!jwt) {
-    send_problem(res, 401, jwt.error().code, jwt.error().message);
-    return std::nullopt;
+  static VerifiedTokens verified_tokens;
+  const std::string_view token = std::string_view(auth).substr(7);
+  std::optional<VerifiedTokens::Entry> known = verified_tokens.find(token);
+  std::optional<ParsedJwt> jwt;
+  if (!known) {
+    auto parsed = jwt_parse(token);
+    if (!parsed) {
+      send_problem(res, 401, parsed.error().code, parsed.error().message);
+      return std::nullopt;
+    }
+    jwt = std::move(*parsed);
   }
-  if (auto s = jwt_check_claims(jwt->claims, node.genesis().network_id, now_s()); !s) {
+  const JwtClaims& claims = known ? known->claims : jwt->claims;
+  if (auto s = jwt_check_claims(claims, node.genesis().network_id, now_s()); !s) {
     send_problem(res, 401, s.error().code, s.error().message);
     return std::nullopt;
   }
   chaincode::LedgerStateView state(node.ledger());
-  auto identity = chaincode::find_identity(state, jwt->claims.subject);
+  auto identity = chaincode::find_identity(state, claims.subject);
   if (!identity) {
-    send_problem(res, 401, "unknown_identity", "no identity \"" + jwt->claims.subject + "\"");
+    send_problem(res, 401, "unknown_identity", "no identity \"" + claims.subject + "\"");
     return std::nullopt;
   }
-  if ((*identity)["status"] != "active") {
-    send_problem(res, 401, "identity_revoked",
-                 "identity \"" + jwt->claims.subject + "\" is revoked");
+  if (identity->at("status") != "active") {
+    send_problem(res, 401, "identity_revoked", "identity \"" + claims.subject + "\" is revoked");
     return std::nullopt;
   }
-  // A client reuses its token for many reads: its signature is verified
-  // once. The cache holds exact (key, token, signature) triples, so a token
-  // signed by a key the identity no longer holds is still refused, and the
-  // claims (expiry) are checked above on every request.
-  static VerifiedSignatures verified_tokens(kVerifiedTokensMax);
-  auto key = PublicKey::from_hex((*identity)["public_key"].get<std::string>());
-  if (!key ||
-      !verified_tokens.verify_and_remember(*key, as_bytes(jwt->signing_input), jwt->signature)) {
+  // The token must be signed by the identity's current key: a token signed
+  // by a key rotated away is refused, remembered or not.
+  const std::string& key_hex = identity->at("public_key").get_ref<const std::string&>();
+  if (known ? known->key_hex != key_hex : !signed_by(*jwt, key_hex)) {
     send_problem(res, 401, "bad_token_signature",
                  "token is not signed by the identity's current key");
     return std::nullopt;
   }
+  if (!known) verified_tokens.remember(token, {jwt->claims, key_hex});
   // ?consistency=linearizable: only for an authenticated caller (it costs a
   // round trip to the leader and holds this thread), catch up with
   // everything committed anywhere before this request (Raft ReadIndex), so
@@ -172,8 +218,8 @@ std::optional<Viewer> authenticate(const node::Node& node, const Request& req, R
       return std::nullopt;
     }
   }
-  return Viewer{jwt->claims.subject, (*identity)["org"].get<std::string>(),
-                (*identity)["roles"].get<std::vector<std::string>>()};
+  return Viewer{claims.subject, identity->at("org").get<std::string>(),
+                identity->at("roles").get<std::vector<std::string>>()};
 }
 
 bool can_read_case(const Viewer& v, const Json& c) {

@@ -153,8 +153,11 @@ void reader(Shared& sh, Kind kind, double rate, std::vector<std::string> paths, 
   std::string token = read_token(sh.workload, o.network_id, kTokenTtlS);
   Clock::time_point minted = Clock::now();
   const double interval_s = 1 / rate;
+  // The second reader sends half an interval after the first: at the same
+  // rate and phase, every history read would race a verify read sent at
+  // the same instant, which independent clients do not do.
   for (long k = 0;; ++k) {
-    Clock::time_point send = at(sh.start, static_cast<double>(k) * interval_s);
+    Clock::time_point send = at(sh.start, (static_cast<double>(k) + 0.5 * index) * interval_s);
     if (send >= sh.end) break;
     std::this_thread::sleep_until(send);
     if (since(minted, Clock::now()) > kTokenRenewS) {

@@ -107,6 +107,12 @@ class StateView {
  public:
   virtual ~StateView() = default;
   virtual std::optional<Json> get(std::string_view key) const = 0;
+  // The same value, shared read-only (null when absent): for readers that
+  // do not change it. The default copies get()'s answer.
+  virtual SharedJson get_shared(std::string_view key) const {
+    auto value = get(key);
+    return value ? std::make_shared<const Json>(std::move(*value)) : nullptr;
+  }
 };
 
 struct BlockContext {

@@ -289,8 +289,8 @@ std::string node_key_state_key(const PublicKey& key) {
   return "node_key/" + key.hex();
 }
 
-std::optional<Json> find_identity(const StateView& state, std::string_view identity_id) {
-  return state.get(identity_state_key(identity_id));
+SharedJson find_identity(const StateView& state, std::string_view identity_id) {
+  return state.get_shared(identity_state_key(identity_id));
 }
 
 std::optional<Json> find_org(const StateView& state, std::string_view org_id) {
@@ -298,7 +298,7 @@ std::optional<Json> find_org(const StateView& state, std::string_view org_id) {
 }
 
 Result<Signer> resolve_signer(const StateView& state, const PublicKey& key) {
-  auto mapping = state.get(key_state_key(key));
+  auto mapping = state.get_shared(key_state_key(key));
   if (!mapping) {
     return make_error(code::kUnknownSigner, "no identity was ever enrolled with key " + key.hex());
   }
@@ -460,7 +460,7 @@ Outcome rotate_key(const Call& call, const StateView* state) {
   }
   if (!state) return Outcome{};
 
-  auto identity = find_identity(*state, id);
+  auto identity = state->get(identity_state_key(id));  // a copy: changed below
   if (!identity) return Outcome::refuse(code::kIdentityNotFound, "no identity \"" + id + "\"");
   if (identity->at("status") == "revoked") {
     return Outcome::refuse(code::kAlreadyRevoked,
@@ -510,7 +510,7 @@ Outcome revoke(const Call& call, const StateView* state) {
   }
   if (!state) return Outcome{};
 
-  auto identity = find_identity(*state, id);
+  auto identity = state->get(identity_state_key(id));  // a copy: changed below
   if (!identity) return Outcome::refuse(code::kIdentityNotFound, "no identity \"" + id + "\"");
   std::string org = identity->at("org").get<std::string>();
   if (actor.org != org) {

@@ -108,8 +108,9 @@ struct NodeMember {
 // Sorted by id. Precondition: height <= the height `state` is at.
 std::vector<NodeMember> node_members_at(const StateView& state, std::uint64_t height);
 
-// The stored records, or nullopt if absent.
-std::optional<Json> find_identity(const StateView& state, std::string_view identity_id);
+// The stored records, or nullopt / null if absent. An identity is read by
+// every signature and every authenticated read: it is shared, not copied.
+SharedJson find_identity(const StateView& state, std::string_view identity_id);
 std::optional<Json> find_org(const StateView& state, std::string_view org_id);
 
 // Checks an identity's events (history key identity/<id>), oldest first, as

@@ -30,18 +30,26 @@ class OverlayState : public StateView {
   explicit OverlayState(const ledger::Ledger& ledger) : ledger_(ledger) {}
 
   std::optional<Json> get(std::string_view key) const override {
-    auto it = pending_.find(std::string(key));
+    SharedJson value = get_shared(key);
+    if (!value) return std::nullopt;
+    return *value;
+  }
+
+  SharedJson get_shared(std::string_view key) const override {
+    auto it = pending_.find(key);
     if (it != pending_.end()) return it->second;
-    return ledger_.get(key);
+    return ledger_.get_shared(key);
   }
 
   void apply(const std::vector<ledger::StateWrite>& writes) {
-    for (const auto& w : writes) pending_[w.key] = w.value;
+    for (const auto& w : writes) {
+      pending_[w.key] = w.value ? std::make_shared<const Json>(*w.value) : nullptr;
+    }
   }
 
  private:
   const ledger::Ledger& ledger_;
-  std::map<std::string, std::optional<Json>> pending_;
+  std::map<std::string, SharedJson, std::less<>> pending_;  // null: deleted
 };
 
 // Resolves each signature's key against world state, as admit() and execute() do.

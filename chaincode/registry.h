@@ -27,6 +27,7 @@ class LedgerStateView : public StateView {
  public:
   explicit LedgerStateView(const ledger::Ledger& ledger) : ledger_(ledger) {}
   std::optional<Json> get(std::string_view key) const override { return ledger_.get(key); }
+  SharedJson get_shared(std::string_view key) const override { return ledger_.get_shared(key); }
 
  private:
   const ledger::Ledger& ledger_;

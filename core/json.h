@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@
 namespace custos {
 
 using Json = nlohmann::json;
+// A parsed value shared read-only between its holders (a cache and its
+// readers), so that reading it copies a pointer instead of a tree.
+using SharedJson = std::shared_ptr<const Json>;
 
 inline constexpr std::int64_t kJsonIntegerMax = (std::int64_t{1} << 53) - 1;
 inline constexpr std::size_t kJsonDepthMax = 64;

@@ -237,7 +237,14 @@ class Ledger {
   virtual bool has_tx(const Hash256& tx_id) const = 0;
 
   // --- world state -------------------------------------------------------------
-  virtual std::optional<Json> get(std::string_view key) const = 0;
+  // The value of `key`, or null when it has none. Shared and read-only: a
+  // caller that changes it copies it (get() does).
+  virtual SharedJson get_shared(std::string_view key) const = 0;
+  std::optional<Json> get(std::string_view key) const {
+    SharedJson value = get_shared(key);
+    if (!value) return std::nullopt;
+    return *value;
+  }
   // Keys starting with `prefix`, in byte order, strictly after `start_after`
   // (empty: from the first), at most `limit` of them.
   virtual std::vector<std::pair<std::string, Json>> scan(std::string_view prefix,

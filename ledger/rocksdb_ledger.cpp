@@ -584,7 +584,8 @@ class StateCache {
     bool writing;
   };
 
-  std::optional<std::optional<Json>> find(std::string_view key) const {
+  // nullopt: not cached; a null value: cached as absent.
+  std::optional<SharedJson> find(std::string_view key) const {
     std::lock_guard lock(mu_);
     auto it = values_.find(key);
     if (it == values_.end()) return std::nullopt;
@@ -595,7 +596,7 @@ class StateCache {
     return {generation_, writing_};
   }
   // `value` was read from the database after generation() returned `seen`.
-  void insert(std::string_view key, const std::optional<Json>& value, Seen seen) {
+  void insert(std::string_view key, const SharedJson& value, Seen seen) {
     std::lock_guard lock(mu_);
     if (seen.writing || writing_ || seen.generation != generation_) return;
     if (values_.size() >= kEntriesMax) values_.clear();
@@ -618,13 +619,15 @@ class StateCache {
     ++generation_;
     if (!written) return;
     if (values_.size() + writes.size() > kEntriesMax) values_.clear();
-    for (const auto& w : writes) values_.insert_or_assign(w.key, w.value);
+    for (const auto& w : writes) {
+      values_.insert_or_assign(w.key, w.value ? std::make_shared<const Json>(*w.value) : nullptr);
+    }
   }
 
  private:
   static constexpr std::size_t kEntriesMax = 100'000;
   mutable std::mutex mu_;
-  std::map<std::string, std::optional<Json>, std::less<>> values_;
+  std::map<std::string, SharedJson, std::less<>> values_;
   std::uint64_t generation_ = 0;
   bool writing_ = false;
 };
@@ -947,12 +950,15 @@ class RocksLedger final : public Ledger {
 
   bool has_tx(const Hash256& tx_id) const override { return read(kTxs, raw(tx_id)).has_value(); }
 
-  std::optional<Json> get(std::string_view key) const override {
+  SharedJson get_shared(std::string_view key) const override {
     if (auto hit = state_cache_.find(key)) return std::move(*hit);
     const auto seen = state_cache_.generation();
     auto text = read(kState, key);
-    std::optional<Json> value;
-    if (text) value = parse_stored(*text, "state value of \"" + std::string(key) + "\"");
+    SharedJson value;
+    if (text) {
+      value = std::make_shared<const Json>(
+          parse_stored(*text, "state value of \"" + std::string(key) + "\""));
+    }
     state_cache_.insert(key, value, seen);
     return value;
   }

@@ -293,6 +293,24 @@ TEST_CASE("bad input: each a 4xx problem with the right code and no state change
     check_problem(net.get_with("/v1/evidence/E-1", "not.a.jwt"), 401, "bad_token");
     check_problem(net.get_with("/v1/evidence/E-1", net.token("nobody")), 401, "unknown_identity");
   }
+  SUBCASE("a token accepted before is refused once its key is rotated away or it is revoked") {
+    // The gateway remembers tokens it accepted; each later use must still
+    // be checked against the identity as it stands now.
+    const std::string before = net.token("inv");
+    REQUIRE(net.get_with("/v1/evidence/E-1", before).status == 200);
+    REQUIRE(net.get_with("/v1/evidence/E-1", before).status == 200);
+    PrivateKey next = PrivateKey::generate();
+    net.commit("identity.rotate_key", {{"id", "inv"}, {"public_key", next.public_key().hex()}},
+               {"inv"});
+    check_problem(net.get_with("/v1/evidence/E-1", before), 401, "bad_token_signature");
+    std::int64_t now = node::wall_clock_ms() / 1000;
+    const std::string after = jwt_mint(next, {"inv", "custos-test", now, now + 300});
+    REQUIRE(net.get_with("/v1/evidence/E-1", after).status == 200);
+    REQUIRE(net.get_with("/v1/evidence/E-1", after).status == 200);
+    net.commit("identity.revoke", {{"id", "inv"}, {"reason", "REF-8"}}, {"police-admin"});
+    check_problem(net.get_with("/v1/evidence/E-1", after), 401, "identity_revoked");
+    check_problem(net.get_with("/v1/evidence/E-1", before), 401, "identity_revoked");
+  }
   SUBCASE("reading another case's evidence") {
     check_problem(net.get("/v1/evidence/E-1", "outsider"), 403, "NOT_CASE_MEMBER");
     check_problem(net.get("/v1/evidence/E-1/history", "outsider"), 403, "NOT_CASE_MEMBER");
