@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "chaincode/identity.h"
 #include "core/node_key.h"
@@ -118,6 +119,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
 Node::Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger,
            std::optional<PrivateKey> node_key)
     : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {
+  if (auto head = ledger_->head()) applied_height_ = head->height;
   head_signer_ = std::make_unique<HeadSigner>(config_.node_id, genesis_.network_id,
                                               std::move(node_key), *ledger_);
 }
@@ -199,16 +201,42 @@ std::vector<std::optional<ledger::TxRecord>> Node::wait_for_commits(
     const std::vector<Hash256>& tx_ids, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<std::optional<ledger::TxRecord>> records(tx_ids.size());
-  // Positions still waited for: each wakeup looks up only these, since the
-  // lookups run under commit_mu_, which apply() takes after every block.
-  std::vector<std::size_t> missing(tx_ids.size());
-  for (std::size_t i = 0; i < missing.size(); ++i) missing[i] = i;
   std::unique_lock lock(commit_mu_);
-  for (bool last_look = false;;) {
-    std::erase_if(missing, [&](std::size_t i) {
-      records[i] = ledger_->tx(tx_ids[i]);
-      return records[i].has_value();
+  std::uint64_t seen = applied_height_;
+  lock.unlock();
+  // Ids still waited for, each with its positions (a batch may repeat one).
+  std::map<Hash256, std::vector<std::size_t>> missing;
+  auto look_in_ledger = [&] {
+    std::erase_if(missing, [&](const auto& entry) {
+      auto record = ledger_->tx(entry.first);
+      for (std::size_t i : entry.second) records[i] = record;
+      return record.has_value();
     });
+  };
+  for (std::size_t i = 0; i < tx_ids.size(); ++i) missing[tx_ids[i]].push_back(i);
+  // Everything applied up to `seen` is in the ledger by now (and possibly
+  // more, which is as good).
+  look_in_ledger();
+  lock.lock();
+  for (bool last_look = false;;) {
+    if (!missing.empty() && applied_height_ > seen) {
+      if (applied_blocks_.empty() || applied_blocks_.front().height > seen + 1) {
+        look_in_ledger();  // fell behind the window: rare, so under the lock
+      } else {
+        // In height order, so a transaction committed twice is reported
+        // where it was committed first, as tx() does.
+        for (const AppliedBlock& b : applied_blocks_) {
+          if (b.height <= seen) continue;
+          for (const ledger::TxRecord& r : b.txs) {
+            auto it = missing.find(r.tx_id);
+            if (it == missing.end()) continue;
+            for (std::size_t i : it->second) records[i] = r;
+            missing.erase(it);
+          }
+        }
+      }
+      seen = applied_height_;
+    }
     if (missing.empty() || last_look) return records;
     // One more look after the deadline or a stop: a block committed just
     // before is still reported.
@@ -246,10 +274,19 @@ void Node::apply(const Block& block) {
     (t.code == chaincode::code::kOk ? counters_.txs_committed_ok
                                     : counters_.txs_committed_failed)++;
   }
+  // The records as tx() returns them: each with its log position (a copy
+  // committed again keeps pointing at the first, which a waiter has found
+  // by then, in the ledger or in an earlier block here).
+  AppliedBlock applied{block.header.height, std::move(effects.txs)};
+  const std::uint64_t log_base = ledger_->head()->log_size - applied.txs.size();
+  for (std::size_t i = 0; i < applied.txs.size(); ++i) applied.txs[i].log_index = log_base + i;
   {
-    // Taking the lock orders this notify after any waiter's check of the
-    // ledger, so no waiter misses the block.
+    // Under the lock, so that no waiter misses the block between its
+    // look and its wait.
     std::lock_guard lock(commit_mu_);
+    if (applied_blocks_.size() == kAppliedBlocksMax) applied_blocks_.pop_front();
+    applied_blocks_.push_back(std::move(applied));
+    applied_height_ = block.header.height;
   }
   commit_cv_.notify_all();
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -119,8 +120,20 @@ class Node : public BlockApplier {
   Counters counters_;
   std::atomic<bool> started_{false};
 
+  // What commit waiters read instead of the ledger: the records of the
+  // blocks applied last, oldest first, consecutive heights, at most
+  // kAppliedBlocksMax of them; and the height applied last. A waiter looks
+  // its transactions up in the ledger once, then only in these; one that
+  // fell behind the window looks in the ledger again. Under commit_mu_.
+  struct AppliedBlock {
+    std::uint64_t height;
+    std::vector<ledger::TxRecord> txs;  // as tx() would return them
+  };
+  static constexpr std::size_t kAppliedBlocksMax = 128;
   std::mutex commit_mu_;
   std::condition_variable commit_cv_;
+  std::deque<AppliedBlock> applied_blocks_;
+  std::uint64_t applied_height_ = 0;
 };
 
 std::int64_t wall_clock_ms();

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <future>
+#include <set>
 
 #include "api/tests/test_network.h"
 
@@ -350,4 +352,58 @@ TEST_CASE("malformed batches never take the node down") {
   CHECK(net.get_with("/healthz", "").status == 200);
   std::vector<Transaction> ok = {enrolment(net, "after")};
   check_all_committed(net.submit_batch(ok), ok);
+}
+
+TEST_CASE("wait_for_commits answers exactly what tx() answers, for blocks applied while it waits") {
+  // Blocks of at most 3, so the batch below commits over several blocks
+  // while the waiter waits.
+  TestNetwork net([](node::NodeConfig& c) {
+    c.block.txs_max = 3;
+    c.block.wait_ms_max = 20;
+  });
+  setup_case(net);
+  Transaction reg = registration(net, "E-1");
+  // Fails at execution (the analyst is not E-1's custodian): a code and a
+  // message to carry.
+  Transaction wrong = net.signed_tx("custody.handover",
+                                    {{"item_id", "E-1"},
+                                     {"to", "inv"},
+                                     {"purpose", "p"},
+                                     {"location", "l"},
+                                     {"seals_intact", true},
+                                     {"seal_numbers", {"S-E-1"}},
+                                     {"condition", "c"},
+                                     {"declared_at_ms", node::wall_clock_ms()}},
+                                    {"analyst", "inv"});
+  std::vector<Transaction> txs = {reg, wrong};
+  for (int i = 2; i <= 8; ++i) txs.push_back(registration(net, "E-" + std::to_string(i)));
+  std::vector<Hash256> ids;
+  for (const auto& tx : txs) ids.push_back(tx.id());
+  ids.push_back(ids[1]);  // asked for twice
+  ids.push_back(sha256("never submitted"));
+  auto waiting = std::async(std::launch::async, [&] {
+    return net.node().wait_for_commits(ids, std::chrono::milliseconds(2'000));
+  });
+  Reply r = net.submit_batch(txs, "");
+  REQUIRE_MESSAGE(r.status == 200, r.body.dump());
+  auto records = waiting.get();
+  REQUIRE(records.size() == ids.size());
+  std::set<std::uint64_t> heights;
+  for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(records[i].has_value());
+    auto stored = net.node().ledger().tx(ids[i]);
+    REQUIRE(stored.has_value());
+    CHECK(records[i]->tx_id == stored->tx_id);
+    CHECK(records[i]->height == stored->height);
+    CHECK(records[i]->index == stored->index);
+    CHECK(records[i]->code == stored->code);
+    CHECK(records[i]->message == stored->message);
+    CHECK(records[i]->log_index == stored->log_index);
+    heights.insert(stored->height);
+  }
+  CHECK(records[1]->code == "NOT_CUSTODIAN");
+  CHECK_FALSE(records[1]->message.empty());
+  CHECK(heights.size() >= 3);
+  CHECK_FALSE(records.back().has_value());
 }
