@@ -160,6 +160,11 @@ struct LedgerOptions {
   // commit reads no state map node from RocksDB. 0 keeps the root only;
   // at most kSmtCacheDepthMax.
   std::uint16_t smt_cache_depth = 16;
+  // Whole histories of keys read lately (of at most 1,000 events each), so
+  // that a history page is copied from memory rather than iterated out of
+  // RocksDB; commits extend them as they append. Forgotten all at once when
+  // they would take more than this. 0 keeps none.
+  std::size_t history_cache_bytes = std::size_t{16} << 20;
 };
 inline constexpr std::uint16_t kSmtCacheDepthMax = 20;
 

@@ -632,6 +632,93 @@ class StateCache {
   bool writing_ = false;
 };
 
+// Whole histories of the keys read lately (LedgerOptions::history_cache_bytes):
+// an entry holds every event of its key from seq 0, and a commit extends it
+// as it appends, so a hit answers what RocksDB would. Filled by readers as
+// StateCache is: only when no commit ran while the reader read. Only
+// histories of at most kEventsMax events; all forgotten at once when full.
+// Thread-safe.
+class HistoryCache {
+ public:
+  static constexpr std::size_t kEventsMax = 1000;
+  using Seen = StateCache::Seen;
+
+  explicit HistoryCache(std::size_t bytes_max) : bytes_max_(bytes_max) {}
+  bool enabled() const { return bytes_max_ > 0; }
+
+  // The events of `key` with seq >= from_seq, at most `limit`, if its
+  // history is held.
+  std::optional<std::vector<std::string>> find(std::string_view key, std::uint64_t from_seq,
+                                               std::size_t limit) const {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    const std::vector<std::string>& events = it->second;
+    if (from_seq >= events.size()) return std::vector<std::string>();
+    const std::size_t begin = static_cast<std::size_t>(from_seq);
+    const std::size_t end = begin + std::min(limit, events.size() - begin);
+    return std::vector<std::string>(events.begin() + static_cast<std::ptrdiff_t>(begin),
+                                    events.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  Seen generation() const {
+    std::lock_guard lock(mu_);
+    return {generation_, writing_};
+  }
+  // `events` (the whole history of `key`) were read after generation()
+  // returned `seen`.
+  void insert(std::string_view key, std::vector<std::string> events, Seen seen) {
+    std::size_t bytes = key.size();
+    for (const auto& e : events) bytes += e.size();
+    std::lock_guard lock(mu_);
+    if (seen.writing || writing_ || seen.generation != generation_ || bytes > bytes_max_) return;
+    if (bytes_ + bytes > bytes_max_) clear();
+    if (entries_.emplace(std::string(key), std::move(events)).second) bytes_ += bytes;
+  }
+  void begin_write() {
+    std::lock_guard lock(mu_);
+    writing_ = true;
+    ++generation_;
+  }
+  // The appends of a block, with their stored texts, are in the database
+  // now (if `written`).
+  void end_write(const std::vector<HistoryAppend>& appends, std::vector<std::string>& texts,
+                 bool written) {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    ++generation_;
+    if (!written) return;
+    for (std::size_t i = 0; i < appends.size(); ++i) {
+      auto it = entries_.find(appends[i].key);
+      if (it == entries_.end()) continue;
+      std::vector<std::string>& events = it->second;
+      if (events.size() != appends[i].seq || events.size() >= kEventsMax) {
+        // Not the next event (cannot happen: commits check seqs), or too
+        // long a history now: forget it.
+        bytes_ -= it->first.size();
+        for (const auto& e : events) bytes_ -= e.size();
+        entries_.erase(it);
+        continue;
+      }
+      bytes_ += texts[i].size();
+      events.push_back(std::move(texts[i]));
+    }
+    if (bytes_ > bytes_max_) clear();
+  }
+
+ private:
+  void clear() {
+    entries_.clear();
+    bytes_ = 0;
+  }
+
+  const std::size_t bytes_max_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::vector<std::string>, std::less<>> entries_;
+  std::size_t bytes_ = 0;
+  std::uint64_t generation_ = 0;
+  bool writing_ = false;
+};
+
 class RocksLedger final : public Ledger {
  public:
   RocksLedger(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
@@ -640,7 +727,8 @@ class RocksLedger final : public Ledger {
         handles_(std::move(handles)),
         options_(options),
         log_cache_(options.log_cache_bytes),
-        smt_top_(options.smt_cache_depth) {}
+        smt_top_(options.smt_cache_depth),
+        history_cache_(options.history_cache_bytes) {}
 
   ~RocksLedger() override {
     // Handles must go before the DB; Close() waits for background work so
@@ -785,6 +873,7 @@ class RocksLedger final : public Ledger {
     // Each key's state map value comes from its last append in the block.
     std::map<std::string, Hash256, std::less<>> history_heads;
     std::unique_ptr<rocksdb::Iterator> last;  // made on the first key not in history_next_
+    std::vector<std::string> history_texts;   // for history_cache_, when it is on
     for (std::size_t i = 0; i < effects.history.size(); ++i) {
       const HistoryAppend& a = effects.history[i];
       if (a.key.find('\0') != std::string::npos) {
@@ -815,6 +904,7 @@ class RocksLedger final : public Ledger {
                              : canonical_or_die(a.event, "history event of \"" + a.key + "\"");
       history_heads[a.key] = history_head_value_of_text(text, a.seq);
       put(kHistory, history_prefix(a.key) + be64(a.seq), text);
+      if (history_cache_.enabled()) history_texts.push_back(std::move(text));
     }
 
     // Only commit_block() writes mlog and smt, under commit_mutex_, so the
@@ -863,8 +953,10 @@ class RocksLedger final : public Ledger {
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_writes;
     state_cache_.begin_write(effects.writes);
+    history_cache_.begin_write();
     auto s = db_->Write(wo, &batch);
     state_cache_.end_write(effects.writes, s.ok());
+    history_cache_.end_write(effects.history, history_texts, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
     log_cache_.add(log_writes, log_size);
     smt_top_.apply(smt_writes);
@@ -1006,9 +1098,24 @@ class RocksLedger final : public Ledger {
 
   std::vector<std::string> history_texts(std::string_view key, std::uint64_t from_seq,
                                          std::size_t limit) const override {
+    if (history_cache_.enabled()) {
+      if (auto hit = history_cache_.find(key, from_seq, limit)) return std::move(*hit);
+    }
+    // From the start, one event more than asked for: fewer than that is the
+    // whole history, which the cache can then hold.
+    const bool fill = history_cache_.enabled() && from_seq == 0 && limit > 0 &&
+                      limit <= HistoryCache::kEventsMax;
+    const auto seen = history_cache_.generation();
     std::vector<std::string> out;
-    for_each_event(key, from_seq, limit,
+    for_each_event(key, from_seq, fill ? limit + 1 : limit,
                    [&](std::uint64_t, std::string_view text) { out.emplace_back(text); });
+    if (fill) {
+      if (out.size() <= limit) {
+        history_cache_.insert(key, out, seen);
+      } else {
+        out.pop_back();
+      }
+    }
     return out;
   }
 
@@ -1256,6 +1363,7 @@ class RocksLedger final : public Ledger {
   mutable StateCache state_cache_;
   LogNodeCache log_cache_;
   SmtTopCache smt_top_;  // only commit_block() uses it, under commit_mutex_
+  mutable HistoryCache history_cache_;
 };
 
 rocksdb::ColumnFamilyOptions column_family_options(const std::shared_ptr<rocksdb::Cache>& cache) {

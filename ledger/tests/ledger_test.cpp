@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -355,6 +356,54 @@ TEST_CASE("scan walks a prefix in byte order after start_after, at most limit ke
     after = page.back().first;
   }
   CHECK(paged == keys_of(l->scan("", "", 100)));
+}
+
+TEST_CASE("history texts from the history cache are what RocksDB holds, as commits append") {
+  // Pages are read between commits, so histories are cached and then
+  // extended by the commits; one key outgrows the longest history kept,
+  // and a tiny cache is forgotten again and again.
+  for (std::size_t cache_bytes : {std::size_t{0}, std::size_t{2'000}, LedgerOptions{}.history_cache_bytes}) {
+    CAPTURE(cache_bytes);
+    TempDir dir;
+    auto l = Ledger::open(dir.path(), LedgerOptions{.sync_writes = false,
+                                                    .history_cache_bytes = cache_bytes});
+    REQUIRE(l);
+    const std::vector<std::string> keys = {"item/A", "item/B", "item/AB", "item/long"};
+    std::map<std::string, std::vector<std::string>> model;
+    std::mt19937 rng(7);
+    auto check_pages = [&] {
+      for (const auto& key : keys) {
+        const auto& all = model[key];
+        for (auto [from, limit] : std::vector<std::pair<std::uint64_t, std::size_t>>{
+                 {0, 100}, {0, all.size()}, {0, 3}, {2, 5}, {all.size(), 10}, {0, 1'000}}) {
+          CAPTURE(key);
+          CAPTURE(from);
+          CAPTURE(limit);
+          std::vector<std::string> want;
+          for (std::uint64_t s = from; s < all.size() && want.size() < limit; ++s) {
+            want.push_back(all[s]);
+          }
+          CHECK((*l)->history_texts(key, from, limit) == want);
+        }
+      }
+    };
+    for (int block = 0; block < 60; ++block) {
+      std::vector<HistoryAppend> appends;
+      for (const auto& key : keys) {
+        std::size_t n = key == "item/long" ? 20 : rng() % 3;
+        for (std::size_t k = 0; k < n; ++k) {
+          std::uint64_t seq = model[key].size();
+          Json event{{"key", key}, {"seq", seq}, {"block", block}};
+          model[key].push_back(canonical_json(event).value());
+          appends.push_back({key, seq, event});
+        }
+      }
+      commit_effects(**l, {}, appends);
+      if (block % 3 == 0) check_pages();
+    }
+    REQUIRE(model["item/long"].size() > 1'000);
+    check_pages();
+  }
 }
 
 TEST_CASE("history pages by seq and keeps keys that prefix each other apart") {
