@@ -47,6 +47,22 @@ Transaction handover(TestNetwork& net, const std::string& item_id) {
                        {"inv", "analyst"});
 }
 
+// A handover of a newly registered item by the analyst: it passes
+// admission (both signers known, roles fine), but the analyst is not the
+// item's custodian when it executes (NOT_CUSTODIAN).
+Transaction handover_by_non_custodian(TestNetwork& net, const std::string& item_id) {
+  return net.signed_tx("custody.handover",
+                       {{"item_id", item_id},
+                        {"to", "inv"},
+                        {"purpose", "p"},
+                        {"location", "l"},
+                        {"seals_intact", true},
+                        {"seal_numbers", {"S-" + item_id}},
+                        {"condition", "c"},
+                        {"declared_at_ms", node::wall_clock_ms()}},
+                       {"analyst", "inv"});
+}
+
 // The investigator and the analyst, and case C-1 (police lead, lab member).
 void setup_case(TestNetwork& net) {
   net.commit("identity.enrol", enrol_args(net, "inv", "police", {"investigator", "custodian"}),
@@ -235,18 +251,7 @@ TEST_CASE("a committed entry that breaks a rule at execution is failed, with its
   TestNetwork net;
   setup_case(net);
   Transaction reg = registration(net, "E-1");
-  // The handover passes admission (both signers known, roles fine) but the
-  // analyst is not the custodian of E-1 when it executes.
-  Transaction wrong = net.signed_tx("custody.handover",
-                                    {{"item_id", "E-1"},
-                                     {"to", "inv"},
-                                     {"purpose", "p"},
-                                     {"location", "l"},
-                                     {"seals_intact", true},
-                                     {"seal_numbers", {"S-E-1"}},
-                                     {"condition", "c"},
-                                     {"declared_at_ms", node::wall_clock_ms()}},
-                                    {"analyst", "inv"});
+  Transaction wrong = handover_by_non_custodian(net, "E-1");
   Reply r = net.submit_batch({reg, wrong});
   REQUIRE_MESSAGE(r.status == 200, r.body.dump());
   CHECK(r.body["results"][0]["status"] == "committed");
@@ -363,18 +368,8 @@ TEST_CASE("wait_for_commits answers exactly what tx() answers, for blocks applie
   });
   setup_case(net);
   Transaction reg = registration(net, "E-1");
-  // Fails at execution (the analyst is not E-1's custodian): a code and a
-  // message to carry.
-  Transaction wrong = net.signed_tx("custody.handover",
-                                    {{"item_id", "E-1"},
-                                     {"to", "inv"},
-                                     {"purpose", "p"},
-                                     {"location", "l"},
-                                     {"seals_intact", true},
-                                     {"seal_numbers", {"S-E-1"}},
-                                     {"condition", "c"},
-                                     {"declared_at_ms", node::wall_clock_ms()}},
-                                    {"analyst", "inv"});
+  // Fails at execution: a code and a message to carry.
+  Transaction wrong = handover_by_non_custodian(net, "E-1");
   std::vector<Transaction> txs = {reg, wrong};
   for (int i = 2; i <= 8; ++i) txs.push_back(registration(net, "E-" + std::to_string(i)));
   std::vector<Hash256> ids;
