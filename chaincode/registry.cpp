@@ -212,13 +212,19 @@ Hash256 results_hash_of(const std::vector<ledger::TxRecord>& txs,
 
 ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
                                    const Block& block) {
+  std::vector<Hash256> ids;
+  ids.reserve(block.txs.size());
+  for (const auto& tx : block.txs) ids.push_back(tx.id());
+  return execute_block(ledger, registry, block, ids);
+}
+
+ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
+                                   const Block& block, const std::vector<Hash256>& ids) {
+  if (ids.size() != block.txs.size()) std::abort();  // a caller's bug
   BlockContext ctx{block.header.network_id, block.header.height, block.header.timestamp_ms};
   OverlayState state(ledger);
   ledger::BlockEffects effects;
   std::set<Hash256> seen;
-  std::vector<Hash256> ids;
-  ids.reserve(block.txs.size());
-  for (const auto& tx : block.txs) ids.push_back(tx.id());
   // hardware_concurrency() reads /sys on every call.
   static const unsigned kThreads = std::max(1u, std::thread::hardware_concurrency());
   registry.verify_ahead(block.txs, ids, kThreads);

@@ -97,6 +97,10 @@ class Registry {
 // or repeats within the block, gets DUPLICATE_TX and changes nothing.
 ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
                                    const Block& block);
+// The same with the transactions' ids, which the caller has computed
+// already: tx_ids[i] == block.txs[i].id().
+ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry& registry,
+                                   const Block& block, const std::vector<Hash256>& tx_ids);
 
 // Block 0 and its effects: the genesis orgs and admins. Block 0's prev_hash
 // is the genesis hash.

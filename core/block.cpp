@@ -73,12 +73,13 @@ Hash256 tx_root_of_ids(const std::vector<Hash256>& tx_ids) {
 
 Block make_block(std::string network_id, std::uint64_t height, const Hash256& prev_hash,
                  std::int64_t timestamp_ms, std::string proposer, const Hash256& prev_results_hash,
-                 std::vector<Transaction> txs) {
+                 std::vector<Transaction> txs, const std::vector<Hash256>* tx_ids) {
   Block b;
   b.header.network_id = std::move(network_id);
   b.header.height = height;
   b.header.prev_hash = prev_hash;
-  b.header.tx_root = tx_root_of(txs);
+  if (tx_ids && tx_ids->size() != txs.size()) std::abort();  // a caller's bug
+  b.header.tx_root = tx_ids ? tx_root_of_ids(*tx_ids) : tx_root_of(txs);
   b.header.tx_count = txs.size();
   b.header.timestamp_ms = timestamp_ms;
   b.header.proposer = std::move(proposer);
@@ -140,7 +141,7 @@ Result<BlockHeader> block_header_from_json(const Json& j) {
   return h;
 }
 
-Result<Block> block_from_json(const Json& j) {
+Result<Block> block_from_json(const Json& j, std::vector<Hash256>* tx_ids) {
   if (!j.is_object() || j.size() != 2 || !j.contains("header") || !j.contains("txs")) {
     return bad_block("block must be an object with exactly \"header\" and \"txs\"");
   }
@@ -160,7 +161,11 @@ Result<Block> block_from_json(const Json& j) {
     b.txs.push_back(std::move(tx).value());
   }
   if (b.header.tx_count != b.txs.size()) return bad_block("tx_count does not match txs");
-  if (b.header.tx_root != tx_root_of(b.txs)) return bad_block("tx_root does not match txs");
+  std::vector<Hash256> ids;
+  ids.reserve(b.txs.size());
+  for (const auto& tx : b.txs) ids.push_back(tx.id());
+  if (b.header.tx_root != tx_root_of_ids(ids)) return bad_block("tx_root does not match txs");
+  if (tx_ids) *tx_ids = std::move(ids);
   return b;
 }
 

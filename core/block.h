@@ -59,15 +59,18 @@ Hash256 tx_root_of(const std::vector<Transaction>& txs);
 // The same from the transactions' ids, when the caller has them.
 Hash256 tx_root_of_ids(const std::vector<Hash256>& tx_ids);
 
-// Builds a block over txs with tx_root and tx_count filled in.
+// Builds a block over txs with tx_root and tx_count filled in. A caller
+// that has the transactions' ids (tx_ids[i] == txs[i].id()) passes them,
+// sparing a canonical encoding and a hash per transaction.
 Block make_block(std::string network_id, std::uint64_t height, const Hash256& prev_hash,
                  std::int64_t timestamp_ms, std::string proposer, const Hash256& prev_results_hash,
-                 std::vector<Transaction> txs);
+                 std::vector<Transaction> txs, const std::vector<Hash256>* tx_ids = nullptr);
 
 // Parses and checks a header ("bad_block" on any unknown or malformed member).
 Result<BlockHeader> block_header_from_json(const Json& j);
 // Parses a block and checks that tx_count and tx_root match its transactions
-// and that every transaction names the header's network.
-Result<Block> block_from_json(const Json& j);
+// and that every transaction names the header's network. The transactions'
+// ids, computed for that check, go to *tx_ids when it is given.
+Result<Block> block_from_json(const Json& j, std::vector<Hash256>* tx_ids = nullptr);
 
 }  // namespace custos

@@ -667,45 +667,57 @@ class HistoryCache {
   // `events` (the whole history of `key`) were read after generation()
   // returned `seen`.
   void insert(std::string_view key, std::vector<std::string> events, Seen seen) {
-    std::size_t bytes = key.size();
-    for (const auto& e : events) bytes += e.size();
+    const std::size_t bytes = bytes_of(key, events);
     std::lock_guard lock(mu_);
     if (seen.writing || writing_ || seen.generation != generation_ || bytes > bytes_max_) return;
     if (bytes_ + bytes > bytes_max_) clear();
     if (entries_.emplace(std::string(key), std::move(events)).second) bytes_ += bytes;
   }
-  void begin_write() {
+  // Before a block's appends are written: their keys' histories are set
+  // aside, so that no reader is answered from them while the database
+  // already holds more (readers read RocksDB meanwhile, and cannot fill).
+  void begin_write(const std::vector<HistoryAppend>& appends) {
     std::lock_guard lock(mu_);
     writing_ = true;
     ++generation_;
+    for (const auto& a : appends) {
+      if (auto it = entries_.find(a.key); it != entries_.end()) {
+        set_aside_.insert(entries_.extract(it));
+      }
+    }
   }
-  // The appends of a block, with their stored texts, are in the database
-  // now (if `written`).
+  // The appends, with their stored texts, are in the database now (if
+  // `written`): the histories set aside come back, extended by them.
   void end_write(const std::vector<HistoryAppend>& appends, std::vector<std::string>& texts,
                  bool written) {
     std::lock_guard lock(mu_);
     writing_ = false;
     ++generation_;
-    if (!written) return;
-    for (std::size_t i = 0; i < appends.size(); ++i) {
-      auto it = entries_.find(appends[i].key);
-      if (it == entries_.end()) continue;
+    for (std::size_t i = 0; written && i < appends.size(); ++i) {
+      auto it = set_aside_.find(appends[i].key);
+      if (it == set_aside_.end()) continue;
       std::vector<std::string>& events = it->second;
       if (events.size() != appends[i].seq || events.size() >= kEventsMax) {
         // Not the next event (cannot happen: commits check seqs), or too
         // long a history now: forget it.
-        bytes_ -= it->first.size();
-        for (const auto& e : events) bytes_ -= e.size();
-        entries_.erase(it);
+        bytes_ -= bytes_of(it->first, events);
+        set_aside_.erase(it);
         continue;
       }
       bytes_ += texts[i].size();
       events.push_back(std::move(texts[i]));
     }
+    entries_.merge(set_aside_);
+    set_aside_.clear();
     if (bytes_ > bytes_max_) clear();
   }
 
  private:
+  static std::size_t bytes_of(std::string_view key, const std::vector<std::string>& events) {
+    std::size_t bytes = key.size();
+    for (const auto& e : events) bytes += e.size();
+    return bytes;
+  }
   void clear() {
     entries_.clear();
     bytes_ = 0;
@@ -714,6 +726,9 @@ class HistoryCache {
   const std::size_t bytes_max_;
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::string>, std::less<>> entries_;
+  // Entries of keys a commit is appending to, between begin_write and
+  // end_write; counted in bytes_.
+  std::map<std::string, std::vector<std::string>, std::less<>> set_aside_;
   std::size_t bytes_ = 0;
   std::uint64_t generation_ = 0;
   bool writing_ = false;
@@ -953,7 +968,7 @@ class RocksLedger final : public Ledger {
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_writes;
     state_cache_.begin_write(effects.writes);
-    history_cache_.begin_write();
+    history_cache_.begin_write(effects.history);
     auto s = db_->Write(wo, &batch);
     state_cache_.end_write(effects.writes, s.ok());
     history_cache_.end_write(effects.history, history_texts, s.ok());

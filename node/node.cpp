@@ -221,7 +221,14 @@ std::vector<std::optional<ledger::TxRecord>> Node::wait_for_commits(
   for (bool last_look = false;;) {
     if (!missing.empty() && applied_height_ > seen) {
       if (applied_blocks_.empty() || applied_blocks_.front().height > seen + 1) {
-        look_in_ledger();  // fell behind the window: rare, so under the lock
+        // Fell behind the window (rare): everything up to the height now
+        // applied is in the ledger. Looked up without the lock, which the
+        // apply thread takes after every block.
+        seen = applied_height_;
+        lock.unlock();
+        look_in_ledger();
+        lock.lock();
+        continue;
       } else {
         // In height order, so a transaction committed twice is reported
         // where it was committed first, as tx() does.
@@ -255,9 +262,9 @@ std::uint64_t micros_since(std::chrono::steady_clock::time_point& from) {
 
 }  // namespace
 
-void Node::apply(const Block& block) {
+void Node::apply(const Block& block, const std::vector<Hash256>& tx_ids) {
   auto t = std::chrono::steady_clock::now();
-  ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block);
+  ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block, tx_ids);
   counters_.execute_us += micros_since(t);
   if (auto s = ledger_->commit_block(block, effects); !s) {
     std::fprintf(stderr, "custos-node: FATAL: cannot commit block %llu: %s\n",

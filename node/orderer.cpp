@@ -5,10 +5,11 @@
 namespace custos::node {
 
 Block next_block(const std::string& network_id, const ledger::Head& head, std::int64_t now_ms,
-                 const std::string& proposer, std::vector<Transaction> txs) {
+                 const std::string& proposer, std::vector<Transaction> txs,
+                 const std::vector<Hash256>* tx_ids) {
   Block block = make_block(network_id, head.height + 1, head.block_hash,
                            std::max(now_ms, head.timestamp_ms), proposer, head.results_hash,
-                           std::move(txs));
+                           std::move(txs), tx_ids);
   block.header.prev_log_size = head.log_size;
   block.header.prev_log_root = head.log_root;
   block.header.prev_state_root = head.state_root;

@@ -23,13 +23,15 @@ namespace custos::node {
 class BlockApplier {
  public:
   virtual ~BlockApplier() = default;
-  virtual void apply(const Block& block) = 0;
+  // tx_ids[i] is block.txs[i].id(), which the caller has computed already.
+  virtual void apply(const Block& block, const std::vector<Hash256>& tx_ids) = 0;
 };
 
 // The block after `head`: its header names the head's hash, results hash and
 // commitments (log size and root, state root), and its time never goes back.
 Block next_block(const std::string& network_id, const ledger::Head& head, std::int64_t now_ms,
-                 const std::string& proposer, std::vector<Transaction> txs);
+                 const std::string& proposer, std::vector<Transaction> txs,
+                 const std::vector<Hash256>* tx_ids = nullptr);
 
 // How `header` fails to extend `head`, or nullopt if it is the next block:
 // "chain" (network, height, previous hash, or a time before the head's: a

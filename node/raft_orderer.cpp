@@ -94,10 +94,10 @@ Result<SnapshotPoint> parse_snapshot_data(const Bytes& data) {
   return SnapshotPoint{(*j)["height"].get<std::uint64_t>(), *hash};
 }
 
-Result<Block> decode_block(ByteView payload) {
+Result<Block> decode_block(ByteView payload, std::vector<Hash256>& tx_ids) {
   auto j = parse_json_strict(text_of(payload));
   if (!j) return j.error();
-  return block_from_json(*j);
+  return block_from_json(*j, &tx_ids);
 }
 
 std::vector<consensus::NodeId> ids_of(const RaftSettings& raft, bool learners) {
@@ -680,7 +680,9 @@ void RaftOrderer::apply_entry(ApplyJob job) {
   }
   if (entry.type != EntryType::normal) return;
   const bool own = job.own_block.has_value();
-  Result<Block> block = own ? Result<Block>(std::move(*job.own_block)) : decode_block(entry.payload);
+  std::vector<Hash256> ids = std::move(job.own_ids);
+  Result<Block> block =
+      own ? Result<Block>(std::move(*job.own_block)) : decode_block(entry.payload, ids);
   if (!block) {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                   ": not a block: " + block.error().message);
@@ -712,12 +714,7 @@ void RaftOrderer::apply_entry(ApplyJob job) {
                                "/" + head->log_root.hex() + ", " + head->state_root.hex() +
                                ": this node's state has diverged");
   }
-  std::vector<Hash256> ids = std::move(job.own_ids);
-  if (!own) {
-    ids.reserve(block->txs.size());
-    for (const auto& tx : block->txs) ids.push_back(tx.id());
-  }
-  applier_.apply(*block);
+  applier_.apply(*block, ids);
   mempool_.forget(ids);
   std::lock_guard lock(in_mu_);
   for (const auto& id : ids) forwarded_.erase(id);
@@ -781,13 +778,14 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
     auto blocks = parse_json_strict(text_of(ByteView(reply.frame).subspan(1)));
     if (!blocks || !blocks->is_array()) continue;
     for (const Json& j : *blocks) {
-      auto b = block_from_json(j);
+      std::vector<Hash256> ids;
+      auto b = block_from_json(j, &ids);
       if (!b) break;
       head = ledger_.head();
       if (check_extends(network_id_, b->header, *head) || b->header.height > height) {
         break;  // not the next block of our chain: ask again, maybe elsewhere
       }
-      applier_.apply(*b);
+      applier_.apply(*b, ids);
     }
   }
   return false;
@@ -806,9 +804,15 @@ void RaftOrderer::maybe_propose_block() {
   if (batch.empty()) return;
   auto head = ledger_.head();
   std::vector<Transaction> txs;
+  std::vector<Hash256> ids;
   txs.reserve(batch.size());
-  for (const auto& [tx, id] : batch) txs.push_back(tx);
-  Block block = next_block(network_id_, *head, wall_clock_ms(), config_.node_id, std::move(txs));
+  ids.reserve(batch.size());
+  for (const auto& [tx, id] : batch) {
+    txs.push_back(tx);
+    ids.push_back(id);
+  }
+  Block block =
+      next_block(network_id_, *head, wall_clock_ms(), config_.node_id, std::move(txs), &ids);
   std::string text = block.to_json().dump();
   if (auto s = raft_->propose(Bytes(text.begin(), text.end())); !s) {
     // Leadership lost or handed over, or the log is backed up: the

@@ -54,8 +54,8 @@ void SoloOrderer::run() {
       txs.push_back(std::move(tx));
       ids.push_back(id);
     }
-    Block block = next_block(network_id_, *head, now_ms_(), node_id_, std::move(txs));
-    applier_.apply(block);
+    Block block = next_block(network_id_, *head, now_ms_(), node_id_, std::move(txs), &ids);
+    applier_.apply(block, ids);
     mempool_.forget(ids);
   }
 }
