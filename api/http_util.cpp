@@ -1,10 +1,10 @@
 #include "api/http_util.h"
 
 #include <charconv>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <unordered_map>
 
 #include "chaincode/identity.h"
 #include "chaincode/registry.h"
@@ -59,12 +59,8 @@ class VerifiedTokens {
   }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> tokens_;
+  std::map<std::string, Entry, std::less<>> tokens_;
 };
 
 const char* reason_phrase(int status) {

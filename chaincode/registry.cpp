@@ -1,6 +1,7 @@
 #include "chaincode/registry.h"
 
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -241,8 +242,10 @@ ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry&
       record.message = out.message;
       if (out.ok()) {
         state.apply(out.writes);
-        effects.writes.insert(effects.writes.end(), out.writes.begin(), out.writes.end());
-        effects.history.insert(effects.history.end(), out.history.begin(), out.history.end());
+        effects.writes.insert(effects.writes.end(), std::make_move_iterator(out.writes.begin()),
+                              std::make_move_iterator(out.writes.end()));
+        effects.history.insert(effects.history.end(), std::make_move_iterator(out.history.begin()),
+                               std::make_move_iterator(out.history.end()));
       }
     }
     effects.txs.push_back(std::move(record));

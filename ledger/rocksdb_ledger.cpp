@@ -577,12 +577,34 @@ class ScopedSnapshot {
 // writing and puts their new values in once written, and a read fills in a
 // value only if no commit began or ran while it read. Bounded: emptied when
 // full. Thread-safe.
-class StateCache {
+// When a cache filled by readers may take what a reader read: only if no
+// commit began or ran while it read. Guarded by its cache's mutex.
+class FillEpoch {
  public:
   struct Seen {
     std::uint64_t generation;
     bool writing;
   };
+  Seen seen() const { return {generation_, writing_}; }
+  // A read made after seen() returned `at` may be cached.
+  bool may_fill(Seen at) const { return !at.writing && !writing_ && at.generation == generation_; }
+  void begin_write() {
+    writing_ = true;
+    ++generation_;
+  }
+  void end_write() {
+    writing_ = false;
+    ++generation_;
+  }
+
+ private:
+  std::uint64_t generation_ = 0;
+  bool writing_ = false;
+};
+
+class StateCache {
+ public:
+  using Seen = FillEpoch::Seen;
 
   // nullopt: not cached; a null value: cached as absent.
   std::optional<SharedJson> find(std::string_view key) const {
@@ -593,19 +615,18 @@ class StateCache {
   }
   Seen generation() const {
     std::lock_guard lock(mu_);
-    return {generation_, writing_};
+    return epoch_.seen();
   }
   // `value` was read from the database after generation() returned `seen`.
   void insert(std::string_view key, const SharedJson& value, Seen seen) {
     std::lock_guard lock(mu_);
-    if (seen.writing || writing_ || seen.generation != generation_) return;
+    if (!epoch_.may_fill(seen)) return;
     if (values_.size() >= kEntriesMax) values_.clear();
     values_.emplace(std::string(key), value);
   }
   void begin_write(const std::vector<StateWrite>& writes) {
     std::lock_guard lock(mu_);
-    writing_ = true;
-    ++generation_;
+    epoch_.begin_write();
     for (const auto& w : writes) {
       if (auto it = values_.find(w.key); it != values_.end()) values_.erase(it);
     }
@@ -615,8 +636,7 @@ class StateCache {
   // reads of the keys it just wrote need not parse them back.
   void end_write(const std::vector<StateWrite>& writes, bool written) {
     std::lock_guard lock(mu_);
-    writing_ = false;
-    ++generation_;
+    epoch_.end_write();
     if (!written) return;
     if (values_.size() + writes.size() > kEntriesMax) values_.clear();
     for (const auto& w : writes) {
@@ -628,8 +648,7 @@ class StateCache {
   static constexpr std::size_t kEntriesMax = 100'000;
   mutable std::mutex mu_;
   std::map<std::string, SharedJson, std::less<>> values_;
-  std::uint64_t generation_ = 0;
-  bool writing_ = false;
+  FillEpoch epoch_;
 };
 
 // Whole histories of the keys read lately (LedgerOptions::history_cache_bytes):
@@ -641,7 +660,7 @@ class StateCache {
 class HistoryCache {
  public:
   static constexpr std::size_t kEventsMax = 1000;
-  using Seen = StateCache::Seen;
+  using Seen = FillEpoch::Seen;
 
   explicit HistoryCache(std::size_t bytes_max) : bytes_max_(bytes_max) {}
   bool enabled() const { return bytes_max_ > 0; }
@@ -662,14 +681,14 @@ class HistoryCache {
   }
   Seen generation() const {
     std::lock_guard lock(mu_);
-    return {generation_, writing_};
+    return epoch_.seen();
   }
   // `events` (the whole history of `key`) were read after generation()
   // returned `seen`.
   void insert(std::string_view key, std::vector<std::string> events, Seen seen) {
     const std::size_t bytes = bytes_of(key, events);
     std::lock_guard lock(mu_);
-    if (seen.writing || writing_ || seen.generation != generation_ || bytes > bytes_max_) return;
+    if (!epoch_.may_fill(seen) || bytes > bytes_max_) return;
     if (bytes_ + bytes > bytes_max_) clear();
     if (entries_.emplace(std::string(key), std::move(events)).second) bytes_ += bytes;
   }
@@ -678,8 +697,7 @@ class HistoryCache {
   // already holds more (readers read RocksDB meanwhile, and cannot fill).
   void begin_write(const std::vector<HistoryAppend>& appends) {
     std::lock_guard lock(mu_);
-    writing_ = true;
-    ++generation_;
+    epoch_.begin_write();
     for (const auto& a : appends) {
       if (auto it = entries_.find(a.key); it != entries_.end()) {
         set_aside_.insert(entries_.extract(it));
@@ -691,8 +709,7 @@ class HistoryCache {
   void end_write(const std::vector<HistoryAppend>& appends, std::vector<std::string>& texts,
                  bool written) {
     std::lock_guard lock(mu_);
-    writing_ = false;
-    ++generation_;
+    epoch_.end_write();
     for (std::size_t i = 0; written && i < appends.size(); ++i) {
       auto it = set_aside_.find(appends[i].key);
       if (it == set_aside_.end()) continue;
@@ -730,8 +747,7 @@ class HistoryCache {
   // end_write; counted in bytes_.
   std::map<std::string, std::vector<std::string>, std::less<>> set_aside_;
   std::size_t bytes_ = 0;
-  std::uint64_t generation_ = 0;
-  bool writing_ = false;
+  FillEpoch epoch_;
 };
 
 class RocksLedger final : public Ledger {
