@@ -351,8 +351,16 @@ void Gateway::install_routes() {
       send_problem(res, 404, "TX_NOT_FOUND", "no committed transaction with this id");
       return;
     }
-    auto block = node_.ledger().block(record->height);
-    const Transaction& tx = block->txs.at(record->index);
+    // Only this transaction of its block is parsed; its id is checked
+    // against the one asked for (one hash), as a whole-block read would.
+    auto located = node_.ledger().block_tx(record->height, record->index);
+    if (!located || located->tx.id() != *id) {
+      send_problem(res, 500, "ledger_inconsistent",
+                   "the record of this transaction names block " + std::to_string(record->height) +
+                       " position " + std::to_string(record->index) + ", which does not hold it");
+      return;
+    }
+    const Transaction& tx = located->tx;
     // Signers see their own transactions; auditors and admins see all.
     bool visible = viewer->has_any_role({"auditor", "admin"});
     for (std::size_t i = 0; !visible && i < tx.signatures.size(); ++i) {
@@ -365,7 +373,7 @@ void Gateway::install_routes() {
       return;
     }
     Json body = tx_record_json(*record);
-    body["block_hash"] = block->header.hash().hex();
+    body["block_hash"] = located->header.hash().hex();
     body["tx"] = tx.to_json();
     // Its leaf in the transaction log and the path to the head's log root
     // (docs/formats.md §12): checkable with any RFC 6962 implementation.

@@ -100,28 +100,18 @@ class Gathering {
   Result<CommittedTx*> load(const Hash256& id) {
     auto record = ledger_.tx(id);
     if (!record) return make_error("ledger_inconsistent", "event names unknown tx " + id.hex());
-    auto block = block_at(record->height);
-    if (!block || record->index >= (*block)->txs.size()) {
+    // One transaction of its block, not the whole block (up to 500).
+    auto located = ledger_.block_tx(record->height, record->index);
+    if (!located || located->tx.id() != id) {
       return make_error("ledger_inconsistent", "no block holds tx " + id.hex());
     }
-    auto [it, fresh] = txs.emplace(id, CommittedTx{*record, (*block)->txs[record->index]});
-    return &it->second;
-  }
-
-  Result<const Block*> block_at(std::uint64_t height) {
-    auto it = blocks_.find(height);
-    if (it == blocks_.end()) {
-      auto b = ledger_.block(height);
-      if (!b) return make_error("ledger_inconsistent", "missing block " + std::to_string(height));
-      it = blocks_.emplace(height, std::move(*b)).first;
-    }
+    auto [it, fresh] = txs.emplace(id, CommittedTx{*record, std::move(located->tx)});
     return &it->second;
   }
 
   const ledger::Ledger& ledger_;
   const std::uint64_t max_height_;
   std::vector<Hash256> pending_;
-  std::map<std::uint64_t, Block> blocks_;
 };
 
 Json chain_json(std::vector<Json> events, const SmtProof& proof) {

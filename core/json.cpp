@@ -1,6 +1,8 @@
 #include "core/json.h"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -343,7 +345,133 @@ class CanonicalWriter {
   }
 };
 
+// Steps over JSON values in a text without building them: enough checking
+// to find where each value ends, nothing more (parse_json_strict checks the
+// part the caller then parses).
+class Scanner {
+ public:
+  explicit Scanner(std::string_view text) : text_(text) {}
+
+  std::size_t pos() const { return pos_; }
+  bool at_end() const { return pos_ >= text_.size(); }
+  char peek() const { return at_end() ? '\0' : text_[pos_]; }
+
+  void skip_space() {
+    while (!at_end() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) {
+      ++pos_;
+    }
+  }
+
+  bool expect(char c) {
+    skip_space();
+    if (peek() != c) return false;
+    ++pos_;
+    return true;
+  }
+
+  // A string's text between its quotes (escapes left as written).
+  std::optional<std::string_view> string() {
+    if (peek() != '"') return std::nullopt;
+    const std::size_t start = ++pos_;
+    while (!at_end()) {
+      const std::size_t quote = text_.find_first_of("\"\\", pos_);
+      if (quote == std::string_view::npos) break;
+      if (text_[quote] == '"') {
+        pos_ = quote + 1;
+        return text_.substr(start, quote - start);
+      }
+      pos_ = quote + 2;  // a backslash and the character it escapes
+    }
+    pos_ = text_.size();
+    return std::nullopt;
+  }
+
+  // Steps over one value after optional whitespace.
+  bool value(std::size_t depth) {
+    skip_space();
+    if (depth > kJsonDepthMax) return false;
+    switch (peek()) {
+      case '"':
+        return string().has_value();
+      case '{':
+        ++pos_;
+        skip_space();
+        if (peek() == '}') return ++pos_, true;
+        do {
+          skip_space();
+          if (!string() || !expect(':') || !value(depth + 1)) return false;
+        } while (expect(','));
+        return expect('}');
+      case '[':
+        ++pos_;
+        skip_space();
+        if (peek() == ']') return ++pos_, true;
+        do {
+          if (!value(depth + 1)) return false;
+        } while (expect(','));
+        return expect(']');
+      default: {
+        // A number or a literal: its characters up to the next delimiter.
+        const std::size_t start = pos_;
+        while (!at_end() && (std::isalnum(static_cast<unsigned char>(peek())) || peek() == '-' ||
+                             peek() == '+' || peek() == '.')) {
+          ++pos_;
+        }
+        return pos_ > start;
+      }
+    }
+  }
+
+  // The value starting after optional whitespace, as a slice of the text.
+  std::optional<std::string_view> value_text(std::size_t depth) {
+    skip_space();
+    const std::size_t start = pos_;
+    if (!value(depth)) return std::nullopt;
+    return text_.substr(start, pos_ - start);
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+};
+
+Error malformed_at(const Scanner& s) {
+  return make_error("bad_json", "malformed JSON at byte " + std::to_string(s.pos()));
+}
+
 }  // namespace
+
+Result<std::string_view> json_member_text(std::string_view text, std::string_view name) {
+  Scanner s(text);
+  if (!s.expect('{')) return make_error("bad_json", "not a JSON object");
+  s.skip_space();
+  if (s.peek() == '}') return make_error("json_absent", "no member \"" + std::string(name) + "\"");
+  do {
+    s.skip_space();
+    auto key = s.string();
+    if (!key || !s.expect(':')) return malformed_at(s);
+    auto value = s.value_text(1);
+    if (!value) return malformed_at(s);
+    if (*key == name) return *value;
+  } while (s.expect(','));
+  if (s.peek() != '}') return malformed_at(s);
+  return make_error("json_absent", "no member \"" + std::string(name) + "\"");
+}
+
+Result<std::string_view> json_element_text(std::string_view text, std::size_t index) {
+  Scanner s(text);
+  if (!s.expect('[')) return make_error("bad_json", "not a JSON array");
+  s.skip_space();
+  if (s.peek() == ']') return make_error("json_absent", "no element " + std::to_string(index));
+  std::size_t i = 0;
+  do {
+    auto value = s.value_text(1);
+    if (!value) return malformed_at(s);
+    if (i++ == index) return *value;
+  } while (s.expect(','));
+  if (s.peek() != ']') return malformed_at(s);
+  return make_error("json_absent", "no element " + std::to_string(index));
+}
 
 Result<Json> parse_json_strict(std::string_view text) {
   // nlohmann skips a leading byte-order mark; a signed text must not carry

@@ -39,4 +39,18 @@ Result<Json> parse_json_strict(std::string_view text);
 // strings or names that are not valid UTF-8, and binary values.
 Result<std::string> canonical_json(const Json& value);
 
+// One part of a large JSON text, found by stepping over the rest without
+// building it: the value of the member `name` of an object text, or element
+// `index` of an array text, as the slice of `text` that holds it (leading
+// and trailing whitespace excluded; the caller parses it). For reading one
+// transaction of a stored block instead of the whole block. Member names
+// are compared as written between their quotes, which is how canonical JSON
+// writes every name without escapes. Errors: "json_absent" when the text is
+// well formed as far as read but has no such member or element; "bad_json"
+// when it is not an object (array) or is malformed where it was read (the
+// parts not stepped over are not checked), or nests deeper than
+// kJsonDepthMax.
+Result<std::string_view> json_member_text(std::string_view text, std::string_view name);
+Result<std::string_view> json_element_text(std::string_view text, std::size_t index);
+
 }  // namespace custos

@@ -168,6 +168,11 @@ struct LedgerOptions {
 };
 inline constexpr std::uint16_t kSmtCacheDepthMax = 20;
 
+struct BlockTx {
+  BlockHeader header;
+  Transaction tx;
+};
+
 class Ledger {
  public:
   // Opens or creates the database in `dir`. Errors: "ledger_io" (RocksDB
@@ -180,6 +185,11 @@ class Ledger {
   // nullopt until the genesis block (height 0) is committed.
   virtual std::optional<Head> head() const = 0;
   virtual std::optional<Block> block(std::uint64_t height) const = 0;
+  // Transaction `index` of the block at `height` and the block's header,
+  // read without parsing the block's other transactions: what reading one
+  // committed transaction needs (a block holds up to 500 by default). nullopt
+  // if there is no such block or it has fewer transactions.
+  virtual std::optional<BlockTx> block_tx(std::uint64_t height, std::size_t index) const = 0;
   // The results hash of the block at `height` (what height+1's header commits to).
   virtual std::optional<Hash256> results_hash(std::uint64_t height) const = 0;
 

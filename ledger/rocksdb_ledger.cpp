@@ -788,6 +788,28 @@ class RocksLedger final : public Ledger {
     return std::move(b).value();
   }
 
+  std::optional<BlockTx> block_tx(std::uint64_t height, std::size_t index) const override {
+    auto text = read(kBlocks, be64(height));
+    if (!text) return std::nullopt;
+    const std::string what = "block " + std::to_string(height);
+    auto part = [&](Result<std::string_view> r, const std::string& name) {
+      if (!r) die("corrupt " + what + ": " + name + ": " + r.error().message);
+      return *r;
+    };
+    std::string_view txs = part(json_member_text(*text, "txs"), "txs");
+    auto tx_text = json_element_text(txs, index);
+    if (!tx_text && tx_text.error().code == "json_absent") return std::nullopt;
+    const std::string tx_what = what + " tx " + std::to_string(index);
+    auto tx = tx_from_parsed_json(parse_stored(part(tx_text, "tx"), tx_what));
+    if (!tx) die("corrupt " + tx_what + ": " + tx.error().message);
+    auto header =
+        block_header_from_json(parse_stored(part(json_member_text(*text, "header"), "header"), what));
+    if (!header) die("corrupt " + what + ": " + header.error().message);
+    if (header->height != height)
+      die("corrupt " + what + ": it says height " + std::to_string(header->height));
+    return BlockTx{std::move(header).value(), std::move(tx).value()};
+  }
+
   std::optional<Hash256> results_hash(std::uint64_t height) const override {
     auto bytes = read(kMeta, results_key(height));
     if (!bytes) return std::nullopt;

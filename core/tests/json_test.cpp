@@ -116,3 +116,50 @@ TEST_CASE("canonical form is idempotent and order-independent") {
   CHECK(canon(a) == a);
   CHECK(canon(R"({ "y" : "s", "z" : [ 1 , { "a" : null , "b" : true } ] })") == a);
 }
+
+TEST_CASE("json_member_text and json_element_text find one part and step over the rest") {
+  const std::string text =
+      R"({"a":{"x":[1,{"y":"}]"}]},"b" : "q\"uo\\te,]}" , "txs":[ {"k":[]} ,"s\\\",x",-12,true,null,[[],{}] ]})";
+  auto a = json_member_text(text, "a");
+  REQUIRE(a.ok());
+  CHECK(*a == R"({"x":[1,{"y":"}]"}]})");
+  auto b = json_member_text(text, "b");
+  REQUIRE(b.ok());
+  CHECK(*b == R"("q\"uo\\te,]}")");
+  auto txs = json_member_text(text, "txs");
+  REQUIRE(txs.ok());
+  const std::vector<std::string> elements = {R"({"k":[]})", R"("s\\\",x")", "-12", "true", "null",
+                                             "[[],{}]"};
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    auto e = json_element_text(*txs, i);
+    REQUIRE(e.ok());
+    CHECK(*e == elements[i]);
+    // Every slice is the element itself: it parses to what the whole text holds.
+    CHECK(*parse_json_strict(*e) == (*parse_json_strict(text))["txs"][i]);
+  }
+  // A name inside a nested value or a string is not a member of the top level.
+  CHECK(json_member_text(text, "x").error().code == "json_absent");
+  CHECK(json_member_text(text, "y").error().code == "json_absent");
+  CHECK(json_element_text(*txs, elements.size()).error().code == "json_absent");
+  CHECK(json_element_text("[]", 0).error().code == "json_absent");
+  CHECK(json_member_text("{}", "a").error().code == "json_absent");
+}
+
+TEST_CASE("json_member_text and json_element_text refuse malformed text instead of guessing") {
+  for (std::string_view bad :
+       {"", "[]", "{", R"({"a")", R"({"a":})", R"({"a":1,})", R"({"a":1 "b":2})", R"({"a":"open)",
+        R"({"a":[1,2})", R"({a:1})", R"({"a":1]})"}) {
+    auto r = json_member_text(bad, "b");
+    CHECK_MESSAGE(!r.ok(), bad);
+    if (!r.ok()) CHECK_MESSAGE(r.error().code == "bad_json", bad);
+  }
+  for (std::string_view bad : {"", "{}", "[", "[1,", "[1 2]", "[,]", R"(["a)", "[{]"}) {
+    auto r = json_element_text(bad, 5);
+    CHECK_MESSAGE(!r.ok(), bad);
+    if (!r.ok()) CHECK_MESSAGE(r.error().code == "bad_json", bad);
+  }
+  // Nesting deeper than a parse would accept is refused, not recursed into.
+  std::string deep = R"({"a":)" + std::string(kJsonDepthMax + 2, '[') +
+                     std::string(kJsonDepthMax + 2, ']') + "}";
+  CHECK(json_member_text(deep, "a").error().code == "bad_json");
+}

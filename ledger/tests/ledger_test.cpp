@@ -248,6 +248,32 @@ TEST_CASE("the tx index finds each transaction's block, position and result") {
   }
 }
 
+TEST_CASE("block_tx reads one transaction and its block's header, as block() has them") {
+  TempDir dir;
+  auto l = open_ok(dir.path());
+  std::vector<Transaction> txs;
+  for (std::uint64_t n = 1; n <= 7; ++n) txs.push_back(make_tx(n, n % 2 == 1));
+  Block b0 = next_block(*l, {make_tx(100)});
+  commit_ok(*l, b0, effects_for(b0));
+  Block b1 = next_block(*l, txs);
+  commit_ok(*l, b1, effects_for(b1));
+
+  for (std::uint64_t height : {0, 1}) {
+    auto whole = l->block(height);
+    REQUIRE(whole.has_value());
+    for (std::size_t i = 0; i < whole->txs.size(); ++i) {
+      auto one = l->block_tx(height, i);
+      REQUIRE(one.has_value());
+      CHECK(one->tx.to_json() == whole->txs[i].to_json());
+      CHECK(one->tx.id() == whole->txs[i].id());
+      CHECK(one->header.canonical() == whole->header.canonical());
+    }
+    CHECK_FALSE(l->block_tx(height, whole->txs.size()).has_value());
+  }
+  CHECK(l->block_tx(1, 6)->tx.id() == txs[6].id());
+  CHECK_FALSE(l->block_tx(2, 0).has_value());
+}
+
 TEST_CASE("reads during commits never go back to an older value (the state cache)") {
   TempDir dir;
   auto l = open_ok(dir.path());
