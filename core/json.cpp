@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <vector>
@@ -373,16 +374,23 @@ class Scanner {
   std::optional<std::string_view> string() {
     if (peek() != '"') return std::nullopt;
     const std::size_t start = ++pos_;
-    while (!at_end()) {
-      const std::size_t quote = text_.find_first_of("\"\\", pos_);
-      if (quote == std::string_view::npos) break;
-      if (text_[quote] == '"') {
-        pos_ = quote + 1;
-        return text_.substr(start, quote - start);
+    const char* p = text_.data();
+    const std::size_t n = text_.size();
+    // The next quote that an even number of backslashes precedes (memchr
+    // is fast on the long hex strings a block is mostly made of).
+    for (std::size_t i = start; i < n;) {
+      const void* q = std::memchr(p + i, '"', n - i);
+      if (q == nullptr) break;
+      const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - p);
+      std::size_t backslashes = 0;
+      while (at - backslashes > start && p[at - backslashes - 1] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) {
+        pos_ = at + 1;
+        return text_.substr(start, at - start);
       }
-      pos_ = quote + 2;  // a backslash and the character it escapes
+      i = at + 1;
     }
-    pos_ = text_.size();
+    pos_ = n;
     return std::nullopt;
   }
 

@@ -802,8 +802,8 @@ class RocksLedger final : public Ledger {
     const std::string tx_what = what + " tx " + std::to_string(index);
     auto tx = tx_from_parsed_json(parse_stored(part(tx_text, "tx"), tx_what));
     if (!tx) die("corrupt " + tx_what + ": " + tx.error().message);
-    auto header =
-        block_header_from_json(parse_stored(part(json_member_text(*text, "header"), "header"), what));
+    auto header = block_header_from_json(
+        parse_stored(part(json_member_text(*text, "header"), "header"), what));
     if (!header) die("corrupt " + what + ": " + header.error().message);
     if (header->height != height)
       die("corrupt " + what + ": it says height " + std::to_string(header->height));
@@ -1156,8 +1156,8 @@ class RocksLedger final : public Ledger {
     }
     // From the start, one event more than asked for: fewer than that is the
     // whole history, which the cache can then hold.
-    const bool fill = history_cache_.enabled() && from_seq == 0 && limit > 0 &&
-                      limit <= HistoryCache::kEventsMax;
+    const bool fill =
+        history_cache_.enabled() && from_seq == 0 && limit > 0 && limit <= HistoryCache::kEventsMax;
     const auto seen = history_cache_.generation();
     std::vector<std::string> out;
     for_each_event(key, from_seq, fill ? limit + 1 : limit,

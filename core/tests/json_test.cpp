@@ -119,7 +119,7 @@ TEST_CASE("canonical form is idempotent and order-independent") {
 
 TEST_CASE("json_member_text and json_element_text find one part and step over the rest") {
   const std::string text =
-      R"({"a":{"x":[1,{"y":"}]"}]},"b" : "q\"uo\\te,]}" , "txs":[ {"k":[]} ,"s\\\",x",-12,true,null,[[],{}] ]})";
+      R"({"a":{"x":[1,{"y":"}]"}]},"b" : "q\"uo\\te,]}" , "txs":[ {"k":[]} ,"s\\\",x",-12,true,null,[[],{}],"end\\" ]})";
   auto a = json_member_text(text, "a");
   REQUIRE(a.ok());
   CHECK(*a == R"({"x":[1,{"y":"}]"}]})");
@@ -128,8 +128,8 @@ TEST_CASE("json_member_text and json_element_text find one part and step over th
   CHECK(*b == R"("q\"uo\\te,]}")");
   auto txs = json_member_text(text, "txs");
   REQUIRE(txs.ok());
-  const std::vector<std::string> elements = {R"({"k":[]})", R"("s\\\",x")", "-12", "true", "null",
-                                             "[[],{}]"};
+  const std::vector<std::string> elements = {R"({"k":[]})", R"("s\\\",x")", "-12",       "true",
+                                             "null",        "[[],{}]",      R"("end\\")"};
   for (std::size_t i = 0; i < elements.size(); ++i) {
     auto e = json_element_text(*txs, i);
     REQUIRE(e.ok());
@@ -159,7 +159,7 @@ TEST_CASE("json_member_text and json_element_text refuse malformed text instead 
     if (!r.ok()) CHECK_MESSAGE(r.error().code == "bad_json", bad);
   }
   // Nesting deeper than a parse would accept is refused, not recursed into.
-  std::string deep = R"({"a":)" + std::string(kJsonDepthMax + 2, '[') +
-                     std::string(kJsonDepthMax + 2, ']') + "}";
+  std::string deep =
+      R"({"a":)" + std::string(kJsonDepthMax + 2, '[') + std::string(kJsonDepthMax + 2, ']') + "}";
   CHECK(json_member_text(deep, "a").error().code == "bad_json");
 }

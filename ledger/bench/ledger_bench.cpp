@@ -472,6 +472,35 @@ std::vector<ReadKind> read_kinds(const Ledger& ledger, const std::string& probe_
                            fail("tx " + (*ids)[i].hex() + ": wrong record");
                        }),
                    {}});
+  // What GET /v1/transactions/{id} reads: the record, the transaction out
+  // of its block, its log leaf and its inclusion proof against the head.
+  struct TxWithProof {
+    std::optional<TxRecord> record;
+    std::optional<ledger::BlockTx> located;
+    Result<std::string> leaf = std::string();
+    Result<std::vector<Hash256>> proof = std::vector<Hash256>();
+  };
+  kinds.push_back({"tx_with_proof",
+                   true,
+                   timed(
+                       pick_index,
+                       [=](std::uint64_t i) {
+                         TxWithProof out;
+                         out.record = l->tx((*ids)[i]);
+                         if (!out.record) return out;
+                         out.located = l->block_tx(out.record->height, out.record->index);
+                         out.leaf = l->log_leaf(out.record->log_index);
+                         out.proof = l->inclusion_proof(out.record->log_index, log_size);
+                         return out;
+                       },
+                       [=](std::uint64_t i, const TxWithProof& out) {
+                         if (!out.record || !out.located || out.located->tx.id() != (*ids)[i] ||
+                             !out.leaf || !out.proof ||
+                             !merkle_verify_inclusion(merkle_leaf_hash(as_bytes(*out.leaf)), i,
+                                                      log_size, *out.proof, log_root))
+                           fail("tx " + (*ids)[i].hex() + " with its proof: wrong answer");
+                       }),
+                   {}});
   return kinds;
 }
 

@@ -388,11 +388,12 @@ TEST_CASE("history texts from the history cache are what RocksDB holds, as commi
   // Pages are read between commits, so histories are cached and then
   // extended by the commits; one key outgrows the longest history kept,
   // and a tiny cache is forgotten again and again.
-  for (std::size_t cache_bytes : {std::size_t{0}, std::size_t{2'000}, LedgerOptions{}.history_cache_bytes}) {
+  for (std::size_t cache_bytes :
+       {std::size_t{0}, std::size_t{2'000}, LedgerOptions{}.history_cache_bytes}) {
     CAPTURE(cache_bytes);
     TempDir dir;
-    auto l = Ledger::open(dir.path(), LedgerOptions{.sync_writes = false,
-                                                    .history_cache_bytes = cache_bytes});
+    auto l = Ledger::open(dir.path(),
+                          LedgerOptions{.sync_writes = false, .history_cache_bytes = cache_bytes});
     REQUIRE(l);
     const std::vector<std::string> keys = {"item/A", "item/B", "item/AB", "item/long"};
     std::map<std::string, std::vector<std::string>> model;
@@ -452,8 +453,7 @@ TEST_CASE("a history read never lags the state read before it, while commits app
     }
   });
   for (std::uint64_t n = 1; n <= 900; ++n) {
-    commit_effects(*l, {{"count/X", Json(n)}},
-                   {HistoryAppend{"item/X", n - 1, Json{{"n", n}}}});
+    commit_effects(*l, {{"count/X", Json(n)}}, {HistoryAppend{"item/X", n - 1, Json{{"n", n}}}});
   }
   done = true;
   reader.join();
