@@ -150,18 +150,21 @@ void reader(Shared& sh, Kind kind, double rate, std::vector<std::string> paths, 
   auto conn = Connection::open(o.gateways[static_cast<std::size_t>(index) % o.gateways.size()],
                                o.timeout_s);
   if (!conn) return;
-  std::string token = read_token(sh.workload, o.network_id, kTokenTtlS);
+  // Transactions of any signer are for admins (and auditors).
+  const bool as_admin = kind == Kind::kTx;
+  std::string token = read_token(sh.workload, o.network_id, kTokenTtlS, as_admin);
   Clock::time_point minted = Clock::now();
   const double interval_s = 1 / rate;
-  // The second reader sends half an interval after the first: at the same
-  // rate and phase, every history read would race a verify read sent at
-  // the same instant, which independent clients do not do.
+  // The readers send at different phases of their intervals (0, 1/2, 1/4):
+  // at the same rate and phase, every history read would race a verify
+  // read sent at the same instant, which independent clients do not do.
+  const double phase = index == 2 ? 0.25 : 0.5 * index;
   for (long k = 0;; ++k) {
-    Clock::time_point send = at(sh.start, (static_cast<double>(k) + 0.5 * index) * interval_s);
+    Clock::time_point send = at(sh.start, (static_cast<double>(k) + phase) * interval_s);
     if (send >= sh.end) break;
     std::this_thread::sleep_until(send);
     if (since(minted, Clock::now()) > kTokenRenewS) {
-      token = read_token(sh.workload, o.network_id, kTokenTtlS);
+      token = read_token(sh.workload, o.network_id, kTokenTtlS, as_admin);
       minted = Clock::now();
     }
     HttpAnswer a = (*conn)->get(paths[static_cast<std::size_t>(k) % paths.size()], token);
@@ -185,7 +188,8 @@ void progress(Shared& sh, const std::atomic<bool>& done) {
     auto so_far = sh.recorder.latencies(Kind::kCommit, s);
     Percentiles p = percentiles(so_far);
     std::size_t reads = sh.recorder.latencies(Kind::kHistory, s).size() +
-                        sh.recorder.latencies(Kind::kVerify, s).size();
+                        sh.recorder.latencies(Kind::kVerify, s).size() +
+                        sh.recorder.latencies(Kind::kTx, s).size();
     char line[200];
     std::snprintf(line, sizeof line,
                   "[%4d s] %7s tx/s committed   so far: %s, p50 %.1f ms, p99 %.1f ms   "
@@ -228,6 +232,11 @@ RunSummary run_load(const RunOptions& o, const Workload& workload, Recorder& rec
       threads.emplace_back(
           [&, verify] { reader(sh, Kind::kVerify, o.reads_per_s / 2, verify, 1); });
     }
+  }
+  if (o.tx_reads_per_s > 0 && !o.tx_ids.empty()) {
+    std::vector<std::string> tx;
+    for (const auto& id : o.tx_ids) tx.push_back("/v1/transactions/" + id);
+    threads.emplace_back([&, tx] { reader(sh, Kind::kTx, o.tx_reads_per_s, tx, 2); });
   }
   for (auto& t : threads) t.join();
   done = true;

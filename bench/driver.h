@@ -32,6 +32,10 @@ struct RunOptions {
   double rate_tx_s = 0;  // 0: closed loop
   int batch = 1;         // handovers per request; 1: POST /v1/transactions
   double reads_per_s = 0;
+  // GET /v1/transactions/{id} of these ids, in turn, at this rate (0: none),
+  // with the admin's token.
+  double tx_reads_per_s = 0;
+  std::vector<std::string> tx_ids;
   double timeout_s = 15;
 };
 

@@ -33,6 +33,10 @@ constexpr int kConcurrencyMax = 256;
 constexpr int kItemsPerWorkerMax = 10'000;
 constexpr double kDurationMaxS = 3600;
 constexpr double kVerifyMeasureS = 1.0;
+// Blocks read before timing to pick the tx reads' transactions from (fewer
+// if the chain is shorter).
+constexpr std::size_t kTxReadBlocks = 100;
+constexpr std::size_t kTxReadPicks = 200;  // transactions read in turn
 // Closed loop has no rate to size the workload by: enough handovers for
 // this many tx/s over the whole run (pass --txs for more). Batches go
 // further: enough for the 15,000 tx/s of the 1-node target on a fast machine.
@@ -50,6 +54,7 @@ struct Options {
   double duration_s = 10;
   double rate_tx_s = 0;
   double reads_per_s = 0;
+  double tx_reads_per_s = 0;
   int items_per_worker = 0;  // 0: kItemsPerWorkerDefault, or batch when larger
   int batch = 1;
   int history_events = 100;
@@ -140,7 +145,7 @@ int run(const Options& o) {
   const int cores =
       o.cores > 0 ? o.cores : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int pairs = o.pairs > 0 ? o.pairs : o.concurrency;
-  const int readers = o.reads_per_s > 0 ? 2 : 0;
+  const int readers = (o.reads_per_s > 0 ? 2 : 0) + (o.tx_reads_per_s > 0 ? 1 : 0);
   if (network->http_threads > 0 &&
       o.concurrency + readers > network->http_threads * static_cast<int>(gateways.size())) {
     std::cerr << "custos-bench: warning: " << o.concurrency + readers
@@ -183,6 +188,20 @@ int run(const Options& o) {
     return kExitFailure;
   }
 
+  TxSample tx_sample;
+  if (o.tx_reads_per_s > 0) {
+    auto sample = sample_committed_txs(*workload, network->network_id, gateways[0],
+                                       kTxReadBlocks, kTxReadPicks, o.timeout_s);
+    if (!sample) {
+      std::cerr << "custos-bench: error: " << sample.error().message << "\n";
+      return kExitFailure;
+    }
+    tx_sample = std::move(sample).value();
+    std::cerr << "setup: " << tx_sample.ids.size() << " committed transactions to read, from "
+              << "random blocks of " << std::lround(tx_sample.mean_block_txs)
+              << " txs on average, of a ledger of " << tx_sample.ledger_txs << "\n";
+  }
+
   std::cerr << "measuring single-core ECDSA verify rate (" << kVerifyMeasureS << " s)\n";
   const double verifies_per_s = measure_verify_rate();
   const double bound = cores * verifies_per_s / nodes;
@@ -203,6 +222,8 @@ int run(const Options& o) {
   ro.rate_tx_s = o.rate_tx_s;
   ro.batch = o.batch;
   ro.reads_per_s = o.reads_per_s;
+  ro.tx_reads_per_s = o.tx_reads_per_s;
+  ro.tx_ids = tx_sample.ids;
   ro.timeout_s = o.timeout_s;
   Recorder recorder;
   RunSummary summary = run_load(ro, *workload, recorder);
@@ -216,6 +237,7 @@ int run(const Options& o) {
               {"duration_s", o.duration_s},
               {"rate_tx_s", o.rate_tx_s},
               {"reads_per_s", o.reads_per_s},
+              {"tx_reads_per_s", o.tx_reads_per_s},
               {"items_per_worker", items_per_worker},
               {"history_events", o.reads_per_s > 0 ? o.history_events : 0},
               {"timeout_s", o.timeout_s}};
@@ -235,9 +257,15 @@ int run(const Options& o) {
   auto commits = recorder.latencies(Kind::kCommit);
   auto history = recorder.latencies(Kind::kHistory);
   auto verify = recorder.latencies(Kind::kVerify);
+  auto tx_reads = recorder.latencies(Kind::kTx);
   r.commit = percentiles(commits);
   r.history = percentiles(history);
   r.verify = percentiles(verify);
+  r.tx = percentiles(tx_reads);
+  r.tx_per_s = static_cast<double>(r.tx.count) / o.duration_s;
+  r.tx_reads = {{"ids", tx_sample.ids.size()},
+                {"mean_block_txs", tx_sample.mean_block_txs},
+                {"ledger_txs", tx_sample.ledger_txs}};
   r.history_per_s = static_cast<double>(r.history.count) / o.duration_s;
   r.verify_per_s = static_cast<double>(r.verify.count) / o.duration_s;
   r.failures = recorder.failures();
@@ -284,6 +312,11 @@ int main(int argc, char** argv) {
   app.add_option("--reads-per-s", o.reads_per_s,
                  "Reads per second beside the writes: half item histories, half artefact "
                  "verdicts (default 0)")
+      ->check(CLI::Range(0.0, 1e5));
+  app.add_option("--tx-reads-per-s", o.tx_reads_per_s,
+                 "Reads per second of committed transactions with their inclusion proofs "
+                 "(GET /v1/transactions/{id}), picked before timing from random blocks of the "
+                 "whole ledger (default 0)")
       ->check(CLI::Range(0.0, 1e5));
   app.add_option("--history-events", o.history_events,
                  "Events of the item the history reads read, set up before timing (default "

@@ -157,6 +157,12 @@ void print_report(const Report& r, std::ostream& out) {
     out << latency_line("verify:     ", r.verify) << ", " << fixed(r.verify_per_s, 1)
         << " reads/s\n";
   }
+  if (r.tx.count) {
+    out << latency_line("tx+proof:   ", r.tx) << ", " << fixed(r.tx_per_s, 1) << " reads/s\n";
+    out << "            (" << r.tx_reads["ids"] << " transactions from random blocks of "
+        << fixed(r.tx_reads["mean_block_txs"].get<double>(), 0) << " txs on average; ledger of "
+        << with_thousands(r.tx_reads["ledger_txs"].get<double>()) << " transactions)\n";
+  }
   std::size_t failed = 0;
   for (const auto& [kind, n] : r.failures) failed += n;
   out << "failures:   " << failed << "\n";
@@ -218,7 +224,10 @@ Json report_json(const Report& r) {
        {{"history", percentiles_json(r.history)},
         {"history_per_s", r.history_per_s},
         {"verify", percentiles_json(r.verify)},
-        {"verify_per_s", r.verify_per_s}}},
+        {"verify_per_s", r.verify_per_s},
+        {"tx", percentiles_json(r.tx)},
+        {"tx_per_s", r.tx_per_s},
+        {"tx_reads", r.tx_reads}}},
       {"failures", failures},
       {"notes",
        {{"sends_late", r.run.sends_late},

@@ -32,8 +32,11 @@ struct Report {
   double duration_s = 0;
   std::size_t committed = 0;  // completed within the duration
   double committed_tx_s = 0;
-  Percentiles commit, history, verify;
-  double history_per_s = 0, verify_per_s = 0;
+  Percentiles commit, history, verify, tx;
+  double history_per_s = 0, verify_per_s = 0, tx_per_s = 0;
+  // The transactions the tx reads read: how many, from how many blocks of
+  // how many transactions on average, in a ledger of how many.
+  Json tx_reads;
   std::map<std::string, std::size_t> failures;
   std::vector<SecondStats> series;
   RunSummary run;

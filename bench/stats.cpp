@@ -31,6 +31,8 @@ const char* kind_name(Kind kind) {
       return "history";
     case Kind::kVerify:
       return "verify";
+    case Kind::kTx:
+      return "tx";
   }
   return "?";
 }

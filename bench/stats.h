@@ -21,9 +21,9 @@ struct Percentiles {
 // Sorts `latencies_ms` in place. All zero for an empty set.
 Percentiles percentiles(std::vector<double>& latencies_ms);
 
-enum class Kind { kCommit, kHistory, kVerify };
-inline constexpr int kKinds = 3;
-const char* kind_name(Kind kind);  // "commit", "history", "verify"
+enum class Kind { kCommit, kHistory, kVerify, kTx };
+inline constexpr int kKinds = 4;
+const char* kind_name(Kind kind);  // "commit", "history", "verify", "tx"
 
 // One second of the run: what completed in [second, second + 1).
 struct SecondStats {

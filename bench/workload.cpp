@@ -10,7 +10,9 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "bench/http.h"
@@ -205,6 +207,8 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
   if (!lead_admin) return lead_admin.error();
   auto member_admin = unlock_admin(network, kMemberAdmin);
   if (!member_admin) return member_admin.error();
+  w.admin_identity = kLeadAdmin;
+  w.admin_key = PrivateKey::from_bytes(lead_admin->secret()).value();
 
   // 1. Identity pairs.
   std::vector<PrivateKey> pol_keys, lab_keys;
@@ -384,11 +388,67 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
   return w;
 }
 
-std::string read_token(const Workload& workload, const std::string& network_id,
-                       std::int64_t ttl_s) {
+std::string read_token(const Workload& workload, const std::string& network_id, std::int64_t ttl_s,
+                       bool as_admin) {
   std::int64_t now_s = now_ms() / 1000;
-  return jwt_mint(*workload.reader_key,
-                  JwtClaims{workload.reader_identity, network_id, now_s, now_s + ttl_s});
+  return jwt_mint(as_admin ? *workload.admin_key : *workload.reader_key,
+                  JwtClaims{as_admin ? workload.admin_identity : workload.reader_identity,
+                            network_id, now_s, now_s + ttl_s});
+}
+
+Result<TxSample> sample_committed_txs(const Workload& workload, const std::string& network_id,
+                                      const std::string& gateway, std::size_t blocks,
+                                      std::size_t picks, double timeout_s) {
+  auto conn = Connection::open(gateway, timeout_s);
+  if (!conn) return conn.error();
+  const std::string token = read_token(workload, network_id, 60, true);
+  auto get_json = [&](const std::string& path) -> Result<Json> {
+    HttpAnswer a = (*conn)->get(path, token);
+    if (a.status != 200) {
+      return make_error("setup_failed", "GET " + path + ": " + failure_kind(a) +
+                                            (a.status ? ": " + failure_detail(a) : ""));
+    }
+    auto j = parse_json_strict(a.body);
+    if (!j) return make_error("setup_failed", "GET " + path + ": " + j.error().message);
+    return j;
+  };
+  auto head = get_json("/v1/chain/head");
+  if (!head) return head.error();
+  const auto height = (*head)["height"].get<std::uint64_t>();
+  TxSample sample;
+  sample.ledger_txs = (*head)["log_size"].get<std::uint64_t>();
+  if (height == 0) return make_error("setup_failed", "no block after genesis to read from");
+  std::mt19937_64 rng(std::random_device{}());
+  std::set<std::uint64_t> heights;
+  while (heights.size() < std::min<std::uint64_t>(blocks, height)) {
+    heights.insert(std::uniform_int_distribution<std::uint64_t>(1, height)(rng));
+  }
+  // Each pick is a random transaction of the blocks read (a block is picked
+  // in proportion to its transactions), not a random block: a ledger whose
+  // blocks differ in size (small setup blocks, full blocks under load) is
+  // read as its transactions are spread, at any size of ledger.
+  std::vector<std::vector<std::string>> ids_by_block;
+  std::vector<double> weights;
+  for (std::uint64_t h : heights) {
+    auto block = get_json("/v1/blocks/" + std::to_string(h));
+    if (!block) return block.error();
+    const Json& results = (*block)["results"];
+    if (!results.is_array() || results.empty()) continue;
+    std::vector<std::string> ids;
+    for (const Json& r : results) ids.push_back(r["tx_id"].get<std::string>());
+    weights.push_back(static_cast<double>(ids.size()));
+    ids_by_block.push_back(std::move(ids));
+  }
+  if (ids_by_block.empty()) return make_error("setup_failed", "no committed transaction found");
+  std::discrete_distribution<std::size_t> pick_block(weights.begin(), weights.end());
+  double txs = 0;
+  for (std::size_t i = 0; i < picks; ++i) {
+    const auto& ids = ids_by_block[pick_block(rng)];
+    txs += static_cast<double>(ids.size());
+    sample.ids.push_back(ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng)]);
+  }
+  sample.mean_block_txs = txs / static_cast<double>(sample.ids.size());
+  return sample;
 }
 
 }  // namespace custos::bench

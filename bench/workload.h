@@ -64,6 +64,8 @@ struct Workload {
   std::vector<std::string> artefacts;  // demo artefacts found for verify reads
   std::string reader_identity;         // a case member: reads history and verdicts
   std::optional<PrivateKey> reader_key;
+  std::string admin_identity;  // the lead org's admin: reads blocks and any transaction
+  std::optional<PrivateKey> admin_key;
   std::size_t handovers = 0;
   int identities = 0;
 };
@@ -72,7 +74,23 @@ struct Workload {
 // refused setup transaction, an unreadable keystore, an unreachable gateway.
 Result<Workload> prepare_workload(const Network& network, const WorkloadOptions& options);
 
-// A read token for the reader identity, valid for `ttl_s` (at most 600).
-std::string read_token(const Workload& workload, const std::string& network_id, std::int64_t ttl_s);
+// A read token for the reader identity (the admin with as_admin), valid for
+// `ttl_s` (at most 600).
+std::string read_token(const Workload& workload, const std::string& network_id, std::int64_t ttl_s,
+                       bool as_admin = false);
+
+// Committed transactions for the tx reads (GET /v1/transactions/{id}, which
+// returns a transaction with its inclusion proofs), spread over the whole
+// ledger: `picks` random transactions of up to `blocks` distinct blocks at
+// random heights 1..head (a block in proportion to its transactions), read
+// with the admin's token. Not timed.
+struct TxSample {
+  std::vector<std::string> ids;
+  double mean_block_txs = 0;    // transactions in the blocks they came from, per pick
+  std::uint64_t ledger_txs = 0;  // the head's log size: the ledger's transactions
+};
+Result<TxSample> sample_committed_txs(const Workload& workload, const std::string& network_id,
+                                      const std::string& gateway, std::size_t blocks,
+                                      std::size_t picks, double timeout_s);
 
 }  // namespace custos::bench
