@@ -122,6 +122,20 @@ std::optional<std::size_t> Transaction::signer_index(const PublicKey& key) const
   return std::nullopt;
 }
 
+namespace {
+
+// Containers nested in v, v itself counting; counts no further than `stop`.
+std::size_t nesting(const Json& v, std::size_t stop) {
+  if (!v.is_structured()) return 0;
+  std::size_t deepest = 0;
+  if (stop > 1) {
+    for (const Json& child : v) deepest = std::max(deepest, nesting(child, stop - 1));
+  }
+  return 1 + deepest;
+}
+
+}  // namespace
+
 Result<Transaction> tx_from_json(const Json& j) {
   static const std::set<std::string> kMembers = {"network_id", "chaincode",     "function",  "args",
                                                  "nonce",      "created_at_ms", "signatures"};
@@ -147,6 +161,10 @@ Result<Transaction> tx_from_json(const Json& j) {
   tx.function = *function;
 
   if (!j.at("args").is_object()) return bad_tx("\"args\" must be a JSON object");
+  if (nesting(j.at("args"), kTxArgsDepthMax + 1) > kTxArgsDepthMax) {
+    return bad_tx("\"args\" nests deeper than " + std::to_string(kTxArgsDepthMax) +
+                  " levels, which a block could not hold");
+  }
   if (auto c = canonical_json(j.at("args")); !c) return bad_tx("\"args\": " + c.error().message);
   tx.args = j.at("args");
 

@@ -20,6 +20,11 @@ namespace custos {
 
 inline constexpr std::string_view kTxTag = "custos/tx/v1";
 inline constexpr std::size_t kTxBytesMax = 64 * 1024;  // envelope JSON text
+// How deep args may nest, args itself counting as 1: a block holds its
+// transactions two levels down (block object, txs array; the envelope is a
+// third), and every node parses and encodes whole blocks within
+// kJsonDepthMax, so deeper args could be admitted but never committed.
+inline constexpr std::size_t kTxArgsDepthMax = kJsonDepthMax - 3;
 inline constexpr std::size_t kTxSignaturesMax = 8;
 inline constexpr std::size_t kTxNonceBytesMin = 8;
 inline constexpr std::size_t kTxNonceBytesMax = 32;

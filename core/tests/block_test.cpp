@@ -103,3 +103,40 @@ TEST_CASE("blocks whose header does not match their transactions are refused") {
     CHECK(!block_from_json(j).ok());
   }
 }
+
+TEST_CASE("a transaction whose args nest as deep as admission allows still fits in a block") {
+  // Admission parses an envelope alone; a block wraps it in two more levels
+  // (the block object, its txs array), and every node parses and encodes the
+  // block with the same depth limit. Args that fit alone but not in a block
+  // would stop every node at commit, so admission refuses them.
+  auto envelope_with_args_depth = [](std::size_t depth) {
+    Transaction tx = some_txs(1).front();
+    Json args = Json::object();
+    for (std::size_t i = 1; i < depth; ++i) args = Json{{"a", args}};
+    tx.args = args;
+    return tx.to_json();
+  };
+  std::size_t deepest_admitted = 0;
+  for (std::size_t depth = kTxArgsDepthMax - 2; depth <= kJsonDepthMax + 2; ++depth) {
+    Json envelope = envelope_with_args_depth(depth);
+    auto text = canonical_json(envelope);
+    if (!text) continue;  // too deep to encode alone: never admitted
+    auto parsed = parse_json_strict(*text);
+    if (!parsed) continue;
+    auto tx = tx_from_json(*parsed);
+    if (!tx) {
+      CHECK(tx.error().code == "bad_tx");
+      continue;
+    }
+    deepest_admitted = depth;
+    Block b = make_block("custos-test", 7, Hash256{}, 1764460800000, "node1", Hash256{}, {*tx});
+    auto block_text = canonical_json(b.to_json());
+    REQUIRE_MESSAGE(block_text.ok(), "args depth " << depth);
+    auto block_json = parse_json_strict(*block_text);
+    REQUIRE_MESSAGE(block_json.ok(), "args depth " << depth);
+    auto back = block_from_json(*block_json);
+    REQUIRE_MESSAGE(back.ok(), "args depth " << depth);
+    CHECK(back->txs.front().id() == tx->id());
+  }
+  CHECK(deepest_admitted == kTxArgsDepthMax);
+}
