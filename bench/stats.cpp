@@ -32,7 +32,7 @@ const char* kind_name(Kind kind) {
     case Kind::kVerify:
       return "verify";
     case Kind::kTx:
-      return "tx";
+      return "tx_read";
   }
   return "?";
 }

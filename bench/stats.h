@@ -23,7 +23,7 @@ Percentiles percentiles(std::vector<double>& latencies_ms);
 
 enum class Kind { kCommit, kHistory, kVerify, kTx };
 inline constexpr int kKinds = 4;
-const char* kind_name(Kind kind);  // "commit", "history", "verify", "tx"
+const char* kind_name(Kind kind);  // "commit", "history", "verify", "tx_read"
 
 // One second of the run: what completed in [second, second + 1).
 struct SecondStats {

@@ -289,19 +289,19 @@ Result<Workload> prepare_workload(const Network& network, const WorkloadOptions&
   // handover needs the one before it).
   if (o.history_events > 0) {
     w.history_item = "E-BENCH-" + w.run_id + "-H";
-    std::vector<std::string> chain{signed_envelope(
-        new_tx(nid, "custody", "register",
-               {{"case_id", case_id},
-                {"item_id", w.history_item},
-                {"kind", "physical"},
-                {"description", "bench item read for its history"},
-                {"content_hash", nullptr},
-                {"seal_numbers", Json::array({"BENCH-H"})},
-                {"location", "bench evidence room"},
-                {"seized_at_ms", t0 - 60'000},
-                {"place", "custos-bench"},
-                {"legal_authority_ref", "BENCH-" + w.run_id}}),
-        {&pol_keys[0]})};
+    std::vector<std::string> chain{
+        signed_envelope(new_tx(nid, "custody", "register",
+                               {{"case_id", case_id},
+                                {"item_id", w.history_item},
+                                {"kind", "physical"},
+                                {"description", "bench item read for its history"},
+                                {"content_hash", nullptr},
+                                {"seal_numbers", Json::array({"BENCH-H"})},
+                                {"location", "bench evidence room"},
+                                {"seized_at_ms", t0 - 60'000},
+                                {"place", "custos-bench"},
+                                {"legal_authority_ref", "BENCH-" + w.run_id}}),
+                        {&pol_keys[0]})};
     for (int k = 1; k < o.history_events; ++k) {
       bool from_pol = k % 2 == 1;
       Transaction tx = new_tx(nid, "custody", "handover",
@@ -414,6 +414,10 @@ Result<TxSample> sample_committed_txs(const Workload& workload, const std::strin
   };
   auto head = get_json("/v1/chain/head");
   if (!head) return head.error();
+  auto count = [](const Json& v) { return v.is_number_integer() && v.get<std::int64_t>() >= 0; };
+  if (!count((*head)["height"]) || !count((*head)["log_size"])) {
+    return make_error("setup_failed", "GET /v1/chain/head: no height or log_size");
+  }
   const auto height = (*head)["height"].get<std::uint64_t>();
   TxSample sample;
   sample.ledger_txs = (*head)["log_size"].get<std::uint64_t>();
@@ -435,7 +439,12 @@ Result<TxSample> sample_committed_txs(const Workload& workload, const std::strin
     const Json& results = (*block)["results"];
     if (!results.is_array() || results.empty()) continue;
     std::vector<std::string> ids;
-    for (const Json& r : results) ids.push_back(r["tx_id"].get<std::string>());
+    for (const Json& r : results) {
+      if (!r.is_object() || !r.contains("tx_id") || !r["tx_id"].is_string()) {
+        return make_error("setup_failed", "block " + std::to_string(h) + ": a result has no tx_id");
+      }
+      ids.push_back(r["tx_id"].get<std::string>());
+    }
     weights.push_back(static_cast<double>(ids.size()));
     ids_by_block.push_back(std::move(ids));
   }

@@ -3,6 +3,7 @@
 // membership chain, and proofs for all of them at one height.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "bundle/bundle.h"
@@ -100,18 +101,38 @@ class Gathering {
   Result<CommittedTx*> load(const Hash256& id) {
     auto record = ledger_.tx(id);
     if (!record) return make_error("ledger_inconsistent", "event names unknown tx " + id.hex());
-    // One transaction of its block, not the whole block (up to 500).
-    auto located = ledger_.block_tx(record->height, record->index);
-    if (!located || located->tx.id() != id) {
+    auto tx = transaction_at(record->height, record->index);
+    if (!tx || tx->id() != id) {
       return make_error("ledger_inconsistent", "no block holds tx " + id.hex());
     }
-    auto [it, fresh] = txs.emplace(id, CommittedTx{*record, std::move(located->tx)});
+    auto [it, fresh] = txs.emplace(id, CommittedTx{*record, std::move(*tx)});
     return &it->second;
+  }
+
+  // One transaction of a block (up to 500): read out of the block's text
+  // alone the first time the block is needed, from the whole block, parsed
+  // once and kept, once a second transaction of it is.
+  std::optional<Transaction> transaction_at(std::uint64_t height, std::size_t index) {
+    auto kept = blocks_.find(height);
+    if (kept == blocks_.end() && !heights_read_.insert(height).second) {
+      auto b = ledger_.block(height);
+      if (!b) return std::nullopt;
+      kept = blocks_.emplace(height, std::move(*b)).first;
+    }
+    if (kept != blocks_.end()) {
+      if (index >= kept->second.txs.size()) return std::nullopt;
+      return kept->second.txs[index];
+    }
+    auto located = ledger_.block_tx(height, index);
+    if (!located) return std::nullopt;
+    return std::move(located->tx);
   }
 
   const ledger::Ledger& ledger_;
   const std::uint64_t max_height_;
   std::vector<Hash256> pending_;
+  std::set<std::uint64_t> heights_read_;
+  std::map<std::uint64_t, Block> blocks_;
 };
 
 Json chain_json(std::vector<Json> events, const SmtProof& proof) {

@@ -800,7 +800,7 @@ class RocksLedger final : public Ledger {
     auto tx_text = json_element_text(txs, index);
     if (!tx_text && tx_text.error().code == "json_absent") return std::nullopt;
     const std::string tx_what = what + " tx " + std::to_string(index);
-    auto tx = tx_from_parsed_json(parse_stored(part(tx_text, "tx"), tx_what));
+    auto tx = tx_from_json(parse_stored(part(tx_text, "tx"), tx_what));
     if (!tx) die("corrupt " + tx_what + ": " + tx.error().message);
     auto header = block_header_from_json(
         parse_stored(part(json_member_text(*text, "header"), "header"), what));

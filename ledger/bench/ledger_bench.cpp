@@ -594,8 +594,9 @@ void print_checkpoint(const Checkpoint& c, const char* settle) {
 // The last checkpoint against the first: p50 and p99 ratios.
 Json print_comparison(const Checkpoint& first, const Checkpoint& last) {
   const std::string label = size_label(last.txs) + " / " + size_label(first.txs);
-  std::printf("\n== %s (target: history and inclusion proof within 20%%, ratio <= %.2f)\n",
-              label.c_str(), kRatioMax);
+  std::printf(
+      "\n== %s (target: history, inclusion proof, tx with proof within 20%%, ratio <= %.2f)\n",
+      label.c_str(), kRatioMax);
   std::printf("  %-16s %9s %9s %7s %9s %9s %7s  %s\n", "read", "p50 first", "p50 last", "ratio",
               "p99 first", "p99 last", "ratio", "within 20%");
   Json rows = Json::array();
