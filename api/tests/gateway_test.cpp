@@ -199,6 +199,15 @@ TEST_CASE("bad input: each a 4xx problem with the right code and no state change
     no_new_block();
     unchanged();
   }
+  SUBCASE("args nested deeper than a block can hold") {
+    // Within the parser's 64 levels alone, but not once a block wraps the
+    // transaction: admitted, it would stop every node at commit.
+    Json deep = Json::object();
+    for (std::size_t i = 1; i < kTxArgsDepthMax + 1; ++i) deep = Json{{"a", deep}};
+    Transaction tx = net.signed_tx("custody.examine", deep, {"inv"});
+    check_problem(net.submit(tx), 400, "bad_tx");
+    no_new_block();
+  }
   SUBCASE("oversized body") {
     Transaction tx = net.make_tx("custody.examine", {{"blob", std::string(20'000, 'x')}});
     check_problem(net.submit(tx), 413, "body_too_large");
