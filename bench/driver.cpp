@@ -145,34 +145,39 @@ void writer(Shared& sh, int w) {
   }
 }
 
-void reader(Shared& sh, Kind kind, double rate, std::vector<std::string> paths, int index) {
+// One reader: `paths` in turn at `rate`, its k-th read at (k + phase)
+// intervals after the start, on the gateway numbered `gateway` (round
+// robin), with the admin's token or the case member's.
+struct ReadLoad {
+  Kind kind;
+  double rate;
+  std::vector<std::string> paths;
+  std::size_t gateway;
+  double phase;
+  bool as_admin;
+};
+
+void reader(Shared& sh, const ReadLoad& r) {
   const RunOptions& o = sh.o;
-  auto conn = Connection::open(o.gateways[static_cast<std::size_t>(index) % o.gateways.size()],
-                               o.timeout_s);
+  auto conn = Connection::open(o.gateways[r.gateway % o.gateways.size()], o.timeout_s);
   if (!conn) return;
-  // Transactions of any signer are for admins (and auditors).
-  const bool as_admin = kind == Kind::kTx;
-  std::string token = read_token(sh.workload, o.network_id, kTokenTtlS, as_admin);
+  std::string token = read_token(sh.workload, o.network_id, kTokenTtlS, r.as_admin);
   Clock::time_point minted = Clock::now();
-  const double interval_s = 1 / rate;
-  // The readers send at different phases of their intervals (0, 1/2, 1/4):
-  // at the same rate and phase, every history read would race a verify
-  // read sent at the same instant, which independent clients do not do.
-  const double phase = index == 2 ? 0.25 : 0.5 * index;
+  const double interval_s = 1 / r.rate;
   for (long k = 0;; ++k) {
-    Clock::time_point send = at(sh.start, (static_cast<double>(k) + phase) * interval_s);
+    Clock::time_point send = at(sh.start, (static_cast<double>(k) + r.phase) * interval_s);
     if (send >= sh.end) break;
     std::this_thread::sleep_until(send);
     if (since(minted, Clock::now()) > kTokenRenewS) {
-      token = read_token(sh.workload, o.network_id, kTokenTtlS, as_admin);
+      token = read_token(sh.workload, o.network_id, kTokenTtlS, r.as_admin);
       minted = Clock::now();
     }
-    HttpAnswer a = (*conn)->get(paths[static_cast<std::size_t>(k) % paths.size()], token);
+    HttpAnswer a = (*conn)->get(r.paths[static_cast<std::size_t>(k) % r.paths.size()], token);
     Clock::time_point done = Clock::now();
     if (a.status == 200) {
-      sh.recorder.record(kind, since(sh.start, done), since(send, done) * 1e3);
+      sh.recorder.record(r.kind, since(sh.start, done), since(send, done) * 1e3);
     } else {
-      sh.recorder.failure(std::string(kind_name(kind)) + ": " + failure_kind(a),
+      sh.recorder.failure(std::string(kind_name(r.kind)) + ": " + failure_kind(a),
                           since(sh.start, done));
     }
   }
@@ -212,6 +217,7 @@ RunSummary run_load(const RunOptions& o, const Workload& workload, Recorder& rec
   std::thread ticker([&] { progress(sh, done); });
   std::vector<std::thread> threads;
   for (int w = 0; w < o.concurrency; ++w) threads.emplace_back([&, w] { writer(sh, w); });
+  std::vector<ReadLoad> loads;  // outlives the threads: joined below
   if (o.reads_per_s > 0) {
     // Half the reads are item histories (the first 100 events; of the item
     // set up with --history-events events when there is one), half are
@@ -226,18 +232,21 @@ RunSummary run_load(const RunOptions& o, const Workload& workload, Recorder& rec
     }
     for (const auto& a : workload.artefacts) verify.push_back("/v1/artefacts/" + a + "/verify");
     double history_rate = verify.empty() ? o.reads_per_s : o.reads_per_s / 2;
-    threads.emplace_back(
-        [&, history, history_rate] { reader(sh, Kind::kHistory, history_rate, history, 0); });
+    // The readers send at different phases of their intervals: at the same
+    // rate and phase, every history read would race a verdict read sent at
+    // the same instant, which independent clients do not do.
+    loads.push_back({Kind::kHistory, history_rate, std::move(history), 0, 0.0, false});
     if (!verify.empty()) {
-      threads.emplace_back(
-          [&, verify] { reader(sh, Kind::kVerify, o.reads_per_s / 2, verify, 1); });
+      loads.push_back({Kind::kVerify, o.reads_per_s / 2, std::move(verify), 1, 0.5, false});
     }
   }
   if (o.tx_reads_per_s > 0 && !o.tx_ids.empty()) {
+    // Transactions of any signer are for admins (and auditors).
     std::vector<std::string> tx;
     for (const auto& id : o.tx_ids) tx.push_back("/v1/transactions/" + id);
-    threads.emplace_back([&, tx] { reader(sh, Kind::kTx, o.tx_reads_per_s, tx, 2); });
+    loads.push_back({Kind::kTx, o.tx_reads_per_s, std::move(tx), 2, 0.25, true});
   }
+  for (const ReadLoad& r : loads) threads.emplace_back([&sh, &r] { reader(sh, r); });
   for (auto& t : threads) t.join();
   done = true;
   ticker.join();

@@ -36,7 +36,7 @@ set +e
 set -e
 [ "$status" -eq 2 ] || fail "--items-per-worker below --batch: expected exit 2, got $status"
 
-"$BENCH" --network-dir "$DEMO_DIR" --duration 3 --concurrency 4 --reads-per-s 20 \
+"$BENCH" --network-dir "$DEMO_DIR" --duration 3 --concurrency 4 --reads-per-s 20 --tx-reads-per-s 10 \
   --out "$DEMO_DIR/results.json" --svg "$DEMO_DIR/latency.svg" > "$DEMO_DIR/bench.out" \
   || { cat "$DEMO_DIR/bench.out" >&2; fail "custos-bench exited non-zero"; }
 cat "$DEMO_DIR/bench.out"
@@ -48,6 +48,11 @@ committed=$(jq -r .throughput.committed "$results")
 [ "$(jq -r '.failures | length' "$results")" -eq 0 ] || fail "failures: $(jq -c .failures "$results")"
 [ "$(jq -r .reads.history.count "$results")" -gt 0 ] || fail "no history reads"
 [ "$(jq -r .reads.verify.count "$results")" -gt 0 ] || fail "no verify reads"
+# Committed transactions with their proofs, read with the admin's token.
+[ "$(jq -r .reads.tx_read.count "$results")" -gt 0 ] || fail "no tx reads"
+jq -e '.reads.tx_reads.ids > 0 and .reads.tx_reads.ledger_txs > 0' "$results" >/dev/null \
+  || fail "tx reads: no transactions picked: $(jq -c .reads.tx_reads "$results")"
+grep -q '^tx+proof: ' "$DEMO_DIR/bench.out" || fail "no tx+proof line"
 [ "$(jq -r '.series | length' "$results")" -eq 3 ] || fail "expected 3 seconds in the series"
 jq -e '.bound_tx_s > 0 and .verify.verifies_per_s_one_core > 0' "$results" >/dev/null \
   || fail "no verification bound"
