@@ -7,6 +7,9 @@ Status Mempool::add(const Transaction& tx, const Hash256& id) {
   {
     std::lock_guard lock(mu_);
     if (known_.contains(id)) return make_error("duplicate", "transaction is already queued");
+    if (committed_ && committed_(id)) {
+      return make_error("committed", "transaction was already committed");
+    }
     if (queue_.size() >= limits_.txs_max || bytes_ + bytes > limits_.bytes_max) {
       return make_error("mempool_full", "the node is busy; retry shortly");
     }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -17,10 +18,16 @@ namespace custos::node {
 
 class Mempool {
  public:
-  explicit Mempool(MempoolLimits limits) : limits_(limits) {}
+  // `committed` says whether the ledger holds an id (the orderers pass the
+  // ledger's has_tx); none: nothing counts as committed.
+  explicit Mempool(MempoolLimits limits, std::function<bool(const Hash256&)> committed = {})
+      : limits_(limits), committed_(std::move(committed)) {}
 
   // Errors: "mempool_full", "duplicate" (queued, or taken and not yet
-  // forgotten, i.e. still being ordered).
+  // forgotten, i.e. still being ordered), "committed". An id is forgotten
+  // only after its block is applied, and the ledger is asked under the same
+  // lock, so a transaction committed while its copy was being admitted is
+  // refused here, not queued a second time.
   Status add(const Transaction& tx, const Hash256& id);
 
   // Blocks until there is something to take, then keeps waiting until either
@@ -52,6 +59,7 @@ class Mempool {
   std::vector<std::pair<Transaction, Hash256>> pop_batch(const BlockLimits& block);
 
   const MempoolLimits limits_;
+  const std::function<bool(const Hash256&)> committed_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Entry> queue_;

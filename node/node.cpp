@@ -185,6 +185,10 @@ SubmitResult Node::submit(const Transaction& tx, const Hash256& id) {
     if (queued.error().code == "duplicate") {
       return refuse(chaincode::code::kDuplicateTx, "this transaction is already being ordered");
     }
+    if (queued.error().code == "committed") {
+      // Committed while it was being admitted (the check above came first).
+      return refuse(chaincode::code::kDuplicateTx, "this transaction was already committed");
+    }
     counters_.txs_busy++;
     return SubmitResult{SubmitResult::Kind::kBusy, queued.error().code, queued.error().message};
   }

@@ -56,7 +56,8 @@ class Orderer {
  public:
   virtual ~Orderer() = default;
   // Queues an admitted transaction. Errors: "mempool_full" (the caller should
-  // retry later: HTTP 503), "duplicate" (already queued or being ordered).
+  // retry later: HTTP 503), "duplicate" (already queued or being ordered),
+  // "committed" (committed since the caller checked the ledger).
   // Thread-safe.
   virtual Status submit(const Transaction& tx, const Hash256& tx_id) = 0;
   // Starts ordering. Error "listen" if the Raft transport cannot bind.

@@ -148,7 +148,7 @@ RaftOrderer::RaftOrderer(const NodeConfig& config, std::string network_id,
       admit_forwarded_(std::move(admit_forwarded)),
       head_signature_received_(std::move(head_signature_received)),
       storage_(std::move(storage)),
-      mempool_(config.mempool) {
+      mempool_(config.mempool, [this](const Hash256& id) { return ledger_.has_tx(id); }) {
   consensus::Config rc;
   rc.id = config_.raft.id;
   rc.voters = ids_of(config_.raft, false);

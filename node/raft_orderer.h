@@ -78,7 +78,7 @@ class RaftOrderer : public Orderer {
                                                    HeadSignatureReceived head_signature_received);
   ~RaftOrderer() override;
 
-  // Errors: "mempool_full", "duplicate", "no_leader" (an election is under
+  // Errors: "mempool_full", "duplicate", "committed", "no_leader" (an election is under
   // way: retry shortly).
   Status submit(const Transaction& tx, const Hash256& tx_id) override;
   Status start() override;

@@ -15,7 +15,7 @@ SoloOrderer::SoloOrderer(std::string node_id, std::string network_id, const ledg
       ledger_(ledger),
       applier_(applier),
       block_limits_(block_limits),
-      mempool_(mempool_limits),
+      mempool_(mempool_limits, [this](const Hash256& id) { return ledger_.has_tx(id); }),
       now_ms_(std::move(now_ms)) {}
 
 SoloOrderer::~SoloOrderer() {

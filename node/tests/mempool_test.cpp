@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <set>
 #include <thread>
 
 #include "node/mempool.h"
@@ -51,6 +52,25 @@ TEST_CASE("batches respect txs_max and keep order; ids stay known until forgotte
   CHECK(pool.add(tx_number(0), tx_number(0).id()).ok());
   auto rest = pool.take_batch(BlockLimits{10, 1 << 20, 0});
   CHECK(rest.size() == 3);  // 3, 4 and the re-added 0
+}
+
+TEST_CASE("an id forgotten once committed is refused, not queued again") {
+  // What a copy of a transaction meets when its first copy commits between
+  // the node's ledger check and this add.
+  std::set<Hash256> ledger;
+  Mempool pool(MempoolLimits{100, 1 << 20},
+               [&ledger](const Hash256& id) { return ledger.contains(id); });
+  REQUIRE(pool.add(tx_number(1), tx_number(1).id()).ok());
+  auto batch = pool.take_batch(BlockLimits{10, 1 << 20, 0});
+  REQUIRE(batch.size() == 1);
+  ledger.insert(batch[0].second);  // applied, then forgotten
+  pool.forget({batch[0].second});
+  CHECK(pool.add(tx_number(1), tx_number(1).id()).error().code == "committed");
+  CHECK(pool.size() == 0);
+  // A forgotten id that was dropped, not committed, may come back.
+  REQUIRE(pool.add(tx_number(2), tx_number(2).id()).ok());
+  pool.forget({pool.take_batch(BlockLimits{10, 1 << 20, 0})[0].second});
+  CHECK(pool.add(tx_number(2), tx_number(2).id()).ok());
 }
 
 TEST_CASE("a lone transaction is released after wait_ms_max; close wakes the taker") {
