@@ -101,7 +101,8 @@ class Proxy {
           break;
         }
         for (ssize_t off = 0; off < n;) {
-          ssize_t w = ::send(p[1 - i].fd, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
+          ssize_t w =
+              ::send(p[1 - i].fd, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
           if (w <= 0) {
             done = true;
             break;
@@ -134,7 +135,7 @@ struct ClusterOptions {
   std::uint64_t snapshot_entries = 10'000;
   bool proxied = false;  // route every node-to-node link through a Proxy
   int commit_wait_ms = 10'000;
-  int learners = 0;  // the last `learners` nodes replicate without voting
+  int learners = 0;        // the last `learners` nodes replicate without voting
   bool plain_tcp = false;  // no TLS between nodes (so a test can speak the wire protocol)
   std::uint64_t uncommitted_bytes_max = 64 << 20;
 };
@@ -213,8 +214,8 @@ class Cluster {
         config["raft"]["plain_tcp"] = true;
       }
       std::ofstream(dir_ / (name(i) + ".json")) << config.dump();
-      procs_[i] = std::make_unique<NodeProcess>(dir_ / (name(i) + ".json"),
-                                                dir_ / (name(i) + ".log"));
+      procs_[i] =
+          std::make_unique<NodeProcess>(dir_ / (name(i) + ".json"), dir_ / (name(i) + ".log"));
     }
   }
   ~Cluster() {
@@ -358,6 +359,24 @@ class Cluster {
     auto r = c.Post("/v1/transactions?wait=commit", tx.to_json().dump(), "application/json");
     return r ? r->status : 0;
   }
+  // As submit(), but as a client that honours Retry-After: a 503 (no leader
+  // known during an election, a full queue) is tried again, for up to 20 s.
+  // For tests about something other than availability: on a loaded machine
+  // (sanitizers, ctest -j2) a heartbeat can come late enough for a follower
+  // to start an election in the middle of their writes.
+  int submit_retrying(int i, const Transaction& tx) {
+    auto deadline = Clock::now() + std::chrono::seconds(20);
+    for (;;) {
+      httplib::Client c = client(i);
+      auto r = c.Post("/v1/transactions?wait=commit", tx.to_json().dump(), "application/json");
+      if (r && r->status == 503 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (r && r->status != 200) MESSAGE(name(i) << " answered " << r->status << ": " << r->body);
+      return r ? r->status : 0;
+    }
+  }
   void cut(const std::set<int>& side) {
     for (auto& [link, proxy] : proxies_) {
       proxy->set_cut(side.contains(link.first) != side.contains(link.second));
@@ -447,8 +466,7 @@ TEST_CASE("three nodes: kill -9 of the leader under write load, ten times") {
     cluster.kill(leader, SIGKILL);
     int next = cluster.wait_leader(term + 1);
     REQUIRE_MESSAGE(next != 0, "no new leader after killing " << Cluster::name(leader));
-    election_ms.push_back(
-        std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    election_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     cluster.start(leader);  // the killed node restarts and catches up
   }
   load.stop();
@@ -464,9 +482,8 @@ TEST_CASE("three nodes: kill -9 of the leader under write load, ten times") {
   for (double ms : election_ms) times += " " + std::to_string(static_cast<int>(ms));
   MESSAGE(acked.size() << " transactions acknowledged over " << kKills
                        << " leader kills; found on node1/2/3: " << found[1] << "/" << found[2]
-                       << "/" << found[3] << "; time to a new leader (ms):" << times
-                       << "; median " << median(election_ms) << " ms; height "
-                       << cluster.height(1));
+                       << "/" << found[3] << "; time to a new leader (ms):" << times << "; median "
+                       << median(election_ms) << " ms; height " << cluster.height(1));
   for (int i = 1; i <= cluster.size(); ++i) CHECK(found[i] == acked.size());
 }
 
@@ -481,14 +498,16 @@ TEST_CASE("a node down past the compaction threshold catches up by snapshot") {
   for (int n = 0; n < 80; ++n) {
     Transaction tx = cluster.make_tx();
     int via = n % 2 == 0 ? leader : 6 - leader - absent;  // the leader and the other follower
-    REQUIRE(cluster.submit(via, tx) == 200);
+    REQUIRE(cluster.submit_retrying(via, tx) == 200);
     acked.push_back(tx.id().hex());
   }
   cluster.start(absent);
   REQUIRE_MESSAGE(cluster.wait_converged(), "the restarted node did not catch up");
-  std::string log = custos::testing::read_text((cluster.dir() / (Cluster::name(absent) + ".log")).string());
+  std::string log =
+      custos::testing::read_text((cluster.dir() / (Cluster::name(absent) + ".log")).string());
   CHECK_MESSAGE(log.find("catching up by snapshot") != std::string::npos,
-                "the node caught up without a snapshot; its log:\n" << log);
+                "the node caught up without a snapshot; its log:\n"
+                    << log);
   std::size_t found = 0;
   for (const auto& id : acked) found += cluster.has_tx(absent, id) ? 1 : 0;
   CHECK(found == acked.size());
@@ -503,7 +522,8 @@ TEST_CASE("the leader's uncommitted bytes are released as blocks commit (many ti
   REQUIRE(leader != 0);
   for (int n = 0; n < 150; ++n) {
     Transaction tx = cluster.make_tx();
-    REQUIRE_MESSAGE(cluster.submit(n % cluster.size() + 1, tx) == 200, "transaction " << n);
+    REQUIRE_MESSAGE(cluster.submit_retrying(n % cluster.size() + 1, tx) == 200,
+                    "transaction " << n);
   }
   REQUIRE(cluster.wait_converged());
 }
@@ -523,7 +543,7 @@ TEST_CASE("a ledger that lost its latest blocks applies them again from the Raft
   auto write = [&](int count) {
     for (int n = 0; n < count; ++n) {
       Transaction tx = cluster.make_tx();
-      REQUIRE(cluster.submit(n % 2 == 0 ? leader : other, tx) == 200);
+      REQUIRE(cluster.submit_retrying(n % 2 == 0 ? leader : other, tx) == 200);
       acked.push_back(tx.id().hex());
     }
   };
@@ -553,7 +573,7 @@ TEST_CASE("a partitioned minority cannot commit, and the network heals without d
   int old_leader = cluster.wait_leader(1);
   REQUIRE(old_leader != 0);
   std::uint64_t old_term = cluster.term_of(old_leader);
-  REQUIRE(cluster.submit(old_leader, cluster.make_tx()) == 200);
+  REQUIRE(cluster.submit_retrying(old_leader, cluster.make_tx()) == 200);
   REQUIRE(cluster.wait_converged());
   std::uint64_t minority_height = cluster.height(old_leader);
 
@@ -574,7 +594,7 @@ TEST_CASE("a partitioned minority cannot commit, and the network heals without d
   std::vector<std::string> acked;
   for (int n = 0; n < 10; ++n) {
     Transaction tx = cluster.make_tx();
-    REQUIRE(cluster.submit(new_leader, tx) == 200);
+    REQUIRE(cluster.submit_retrying(new_leader, tx) == 200);
     acked.push_back(tx.id().hex());
   }
   // The minority side takes no write and serves no linearizable read.
@@ -602,7 +622,7 @@ TEST_CASE("a partitioned minority cannot commit, and the network heals without d
   REQUIRE(leader != 0);
   int follower = leader % cluster.size() + 1;
   Transaction tx = cluster.make_tx();
-  REQUIRE(cluster.submit(leader, tx) == 200);
+  REQUIRE(cluster.submit_retrying(leader, tx) == 200);
   httplib::Client c = cluster.client(follower);
   auto r = c.Get(("/v1/transactions/" + tx.id().hex() + "?consistency=linearizable").c_str(),
                  cluster.auth());
@@ -622,7 +642,7 @@ TEST_CASE("a learner (a court's read-only replica) replicates, serves reads, nev
   CHECK((*h)["learners"] == 1);
   // Writes through the learner's gateway are forwarded like a follower's.
   Transaction tx = cluster.make_tx();
-  REQUIRE(cluster.submit(4, tx) == 200);
+  REQUIRE(cluster.submit_retrying(4, tx) == 200);
   REQUIRE(cluster.wait_converged());
   CHECK(cluster.has_tx(4, tx.id().hex()));
   // With the learner and one voter down, the two remaining voters still
@@ -631,7 +651,7 @@ TEST_CASE("a learner (a court's read-only replica) replicates, serves reads, nev
   int voter = leader % 3 + 1;
   cluster.kill(4);
   cluster.kill(voter);
-  REQUIRE(cluster.submit(leader, cluster.make_tx()) == 200);
+  REQUIRE(cluster.submit_retrying(leader, cluster.make_tx()) == 200);
   // And the learner never becomes leader, even when it is the last one up
   // long enough to time out.
   cluster.start(4);
@@ -683,7 +703,7 @@ TEST_CASE("signed heads: every node serves a head signed by a quorum of distinct
   for (int i = 1; i <= cluster.size(); ++i) REQUIRE(cluster.wait_knows_leader(i));
   for (int k = 0; k < 12; ++k) {
     int via = 1 + k % cluster.size();
-    REQUIRE(cluster.submit(via, cluster.make_tx()) == 200);
+    REQUIRE(cluster.submit_retrying(via, cluster.make_tx()) == 200);
   }
   REQUIRE(cluster.wait_converged());
   const std::size_t quorum = head_quorum(static_cast<std::size_t>(cluster.size()));
@@ -759,7 +779,7 @@ TEST_CASE("corrupted head-signature frames are counted and dropped; the node run
   // Node1 is alive, still takes writes, and its heads are still signed by a quorum.
   REQUIRE(cluster.running(1));
   REQUIRE(cluster.wait_knows_leader(1));
-  REQUIRE(cluster.submit(1, cluster.make_tx()) == 200);
+  REQUIRE(cluster.submit_retrying(1, cluster.make_tx()) == 200);
   REQUIRE(cluster.wait_converged());
   std::size_t valid = 0;
   deadline = Clock::now() + std::chrono::seconds(15);
