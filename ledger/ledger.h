@@ -152,21 +152,12 @@ struct LedgerOptions {
   // per level of allocation slack. Read at open, one range scan: about 0.8 s
   // for a million transactions (docs/perf-ledger-scale.md). 0 keeps none.
   std::size_t log_cache_bytes = std::size_t{128} << 20;
-  // The state map's nodes down to this depth are kept in memory, all of
-  // them, so that a commit reads them (and the positions that are empty)
-  // without RocksDB: at most 2^(depth + 1) - 1 nodes of about 130 bytes,
-  // 17 MiB at the default 16, read at open in one range scan. A map of n
-  // keys has its leaves near depth log2(n): up to about 60 thousand keys a
-  // commit reads no state map node from RocksDB. 0 keeps the root only;
-  // at most kSmtCacheDepthMax.
-  std::uint16_t smt_cache_depth = 16;
   // Whole histories of keys read lately (of at most 1,000 events each), so
   // that a history page is copied from memory rather than iterated out of
   // RocksDB; commits extend them as they append. Forgotten all at once when
   // they would take more than this. 0 keeps none.
   std::size_t history_cache_bytes = std::size_t{16} << 20;
 };
-inline constexpr std::uint16_t kSmtCacheDepthMax = 20;
 
 struct BlockTx {
   BlockHeader header;
@@ -176,7 +167,9 @@ struct BlockTx {
 class Ledger {
  public:
   // Opens or creates the database in `dir`. Errors: "ledger_io" (RocksDB
-  // could not open it: permissions, corruption, another process holds it).
+  // could not open it: permissions, corruption, another process holds it;
+  // another format; or its stored state map nodes do not give the head's
+  // state root).
   static Result<std::unique_ptr<Ledger>> open(const std::filesystem::path& dir,
                                               const LedgerOptions& options = {});
   virtual ~Ledger() = default;

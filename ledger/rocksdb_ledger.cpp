@@ -57,7 +57,14 @@ namespace {
 // exist, node records keep their key history. This build's chaincode reads
 // those members, so format-2 state would stop it, and the format-2 blocks'
 // results hashes no longer match what this build computes for them.
-constexpr std::string_view kFormat = "custos-ledger/3";
+// 4: interior nodes of the state map above kSmtTopDepth are no longer
+// stored (kept in memory, rebuilt on open; see SmtTop). A format-3 ledger
+// reads the same way, so open() upgrades it by rewriting the format; a
+// format-3 build would misread a format-4 ledger, and refuses it.
+constexpr std::string_view kFormat = "custos-ledger/4";
+constexpr std::string_view kFormatUpgradable = "custos-ledger/3";
+// The depth down to which the state map is held in memory (SmtTop).
+constexpr std::uint16_t kSmtTopDepth = 16;
 
 constexpr std::size_t kWriteBufferBytes = 8u << 20;       // per column family
 constexpr std::size_t kAllWriteBuffersBytes = 48u << 20;  // flush before exceeding
@@ -489,67 +496,137 @@ class RocksSmtStore final : public SmtStore {
   rocksdb::ReadOptions ro_;
 };
 
-// Every node of the state map down to LedgerOptions::smt_cache_depth, in
-// memory: the part of the tree every block rewrites, so a commit reads those
-// nodes (and learns that a position is empty) without asking RocksDB. At
-// most 2^(depth + 1) - 1 nodes however large the map grows. Exact: loaded at
-// open and changed only by commit_block(), with what it wrote, after the
-// write succeeded. Used by commit_block() alone (under its mutex); proofs
-// read a RocksDB snapshot instead.
-class SmtTopCache {
+// The top of the state map: every node at depth <= kSmtTopDepth, in memory
+// (at most 2^17 - 1 = 131,071 nodes, about 17 MiB). Since format 4 the
+// interior nodes above kSmtTopDepth live here only: every block rewrites
+// them (the paths of a block's keys meet near the root), and storing them
+// was most of a commit's RocksDB writes. The leaves up here, and every node
+// at kSmtTopDepth, are stored as before; load() rebuilds the interior nodes
+// above from them and checks the root it gets against the head's.
+//
+// Changed only by commit_block() (under its mutex), with what it wrote,
+// once written; a commit reads it without a lock. State proofs read it
+// under top_mu_ (RocksLedger), which a commit holds across its write and
+// apply(), so that a proof's RocksDB snapshot and the top are one version.
+class SmtTop {
  public:
-  explicit SmtTopCache(std::uint16_t depth) : depth_(std::min(depth, kSmtCacheDepthMax)) {}
-
-  void load(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf) {
+  // Reads the stored nodes at depth <= kSmtTopDepth (one range scan: keys
+  // sort by depth first) and rebuilds the interior nodes above. Interior
+  // nodes above kSmtTopDepth that a format-3 build stored are skipped: once
+  // a format-4 build has committed they are stale. Refuses ("ledger_io")
+  // nodes that do not form a canonical tree, or one whose root is not `root`.
+  Status load(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const Hash256& root) {
+    nodes_.clear();
+    std::vector<std::vector<SmtPosition>> at(kSmtTopDepth + 1);
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       auto pos = SmtPosition::decode(as_bytes(view(it->key())));
       if (!pos) die("corrupt state map key: " + pos.error().message);
-      if (pos->depth > depth_) break;  // keys sort by depth first
+      if (pos->depth > kSmtTopDepth) break;  // keys sort by depth first
       auto node = SmtNode::decode(as_bytes(view(it->value())));
       if (!node) die("corrupt state map node at depth " + std::to_string(pos->depth));
+      if (pos->depth < kSmtTopDepth && node->kind == SmtNode::Kind::interior) continue;
       nodes_.insert_or_assign(*pos, *node);
+      at[pos->depth].push_back(*pos);
     }
     check_iterator(*it, "reading state map nodes");
+
+    // Bottom up: each parent of a depth's nodes is an interior node over
+    // the two halves' hashes.
+    auto corrupt = [](const std::string& why) {
+      return make_error("ledger_io", "the state map's stored nodes " + why);
+    };
+    for (std::size_t depth = kSmtTopDepth; depth > 0; --depth) {
+      std::unordered_map<SmtPosition, SmtNode, SmtPositionHasher> parents;
+      std::unordered_map<SmtPosition, int, SmtPositionHasher> leaf_children;
+      for (const SmtPosition& pos : at[depth]) {
+        const SmtNode& node = nodes_.at(pos);
+        SmtPosition parent = SmtPosition::of(pos.path, depth - 1);
+        if (nodes_.contains(parent)) {
+          return corrupt("hold a node below the leaf at depth " + std::to_string(depth - 1));
+        }
+        SmtNode& p =
+            parents.try_emplace(parent, SmtNode::interior(kSmtEmpty, kSmtEmpty)).first->second;
+        const bool right = pos.path.bytes[(depth - 1) / 8] & (0x80 >> ((depth - 1) % 8));
+        (right ? p.b : p.a) = node.hash();
+        if (node.kind == SmtNode::Kind::leaf) ++leaf_children[parent];
+      }
+      for (auto& [parent, node] : parents) {
+        // A subtree of one entry is that entry's leaf, never an interior
+        // node over it.
+        if ((node.a == kSmtEmpty || node.b == kSmtEmpty) && leaf_children[parent] == 1) {
+          return corrupt("hold a leaf alone under an interior node at depth " +
+                         std::to_string(depth - 1));
+        }
+        nodes_.emplace(parent, node);
+        at[depth - 1].push_back(parent);
+      }
+    }
+    auto top = nodes_.find(SmtPosition::root());
+    const Hash256 rebuilt = top == nodes_.end() ? kSmtEmpty : top->second.hash();
+    if (rebuilt != root) {
+      return corrupt("give the state root " + rebuilt.hex() + ", the head says " + root.hex());
+    }
+    return ok_status();
   }
 
   // The node at pos, or that there is none; nullopt if pos is deeper than
-  // the cache holds (ask RocksDB).
+  // the top (ask RocksDB).
   std::optional<std::optional<SmtNode>> find(const SmtPosition& pos) const {
-    if (pos.depth > depth_) return std::nullopt;
+    if (pos.depth > kSmtTopDepth) return std::nullopt;
     auto it = nodes_.find(pos);
     if (it == nodes_.end()) return std::optional<SmtNode>();
     return std::optional<SmtNode>(it->second);
   }
 
-  void apply(const SmtWrites& writes) {
+  // What RocksDB must get for `writes`, given the top before them: all of
+  // them except interior nodes above kSmtTopDepth. Where such a node takes
+  // the place of a leaf, the stored leaf is deleted.
+  template <typename Put, typename Delete>
+  void stage(const SmtWrites& writes, Put&& put, Delete&& del) const {
+    auto was_leaf = [this](const SmtPosition& pos) {
+      auto it = nodes_.find(pos);
+      return it != nodes_.end() && it->second.kind == SmtNode::Kind::leaf;
+    };
     for (const auto& [pos, node] : writes.puts) {
-      if (pos.depth <= depth_) nodes_.insert_or_assign(pos, node);
+      if (pos.depth >= kSmtTopDepth || node.kind == SmtNode::Kind::leaf) {
+        put(pos, node);
+      } else if (was_leaf(pos)) {
+        del(pos);
+      }
     }
     for (const SmtPosition& pos : writes.deletes) {
-      if (pos.depth <= depth_) nodes_.erase(pos);
+      if (pos.depth >= kSmtTopDepth || was_leaf(pos)) del(pos);
+    }
+  }
+
+  void apply(const SmtWrites& writes) {
+    for (const auto& [pos, node] : writes.puts) {
+      if (pos.depth <= kSmtTopDepth) nodes_.insert_or_assign(pos, node);
+    }
+    for (const SmtPosition& pos : writes.deletes) {
+      if (pos.depth <= kSmtTopDepth) nodes_.erase(pos);
     }
   }
 
  private:
-  std::uint16_t depth_;
   std::unordered_map<SmtPosition, SmtNode, SmtPositionHasher> nodes_;
 };
 
-// The latest state map for commit_block(): the top from SmtTopCache, the
+// The latest state map: the top from SmtTop, the
 // rest from RocksDB.
 class CachedSmtStore final : public SmtStore {
  public:
-  CachedSmtStore(const SmtTopCache& top, const SmtStore& rest) : top_(top), rest_(rest) {}
+  CachedSmtStore(const SmtTop& top, const SmtStore& rest) : top_(top), rest_(rest) {}
   Result<std::optional<SmtNode>> get_node(const SmtPosition& pos) const override {
     if (auto cached = top_.find(pos)) return *cached;
     return rest_.get_node(pos);
   }
 
  private:
-  const SmtTopCache& top_;
+  const SmtTop& top_;
   const SmtStore& rest_;
 };
 
@@ -758,7 +835,6 @@ class RocksLedger final : public Ledger {
         handles_(std::move(handles)),
         options_(options),
         log_cache_(options.log_cache_bytes),
-        smt_top_(options.smt_cache_depth),
         history_cache_(options.history_cache_bytes) {}
 
   ~RocksLedger() override {
@@ -984,13 +1060,15 @@ class RocksLedger final : public Ledger {
         die("commit_block: state map update: " + update.error().code + ": " +
             update.error().message);
       }
-      for (const auto& [pos, node] : update->writes.puts) {
-        put(kSmt, to_string(pos.encode()), to_string(node.encode()));
-      }
-      for (const SmtPosition& pos : update->writes.deletes) {
-        auto s = batch.Delete(handles_[kSmt], slice(to_string(pos.encode())));
-        if (!s.ok()) die("WriteBatch::Delete: " + s.ToString());
-      }
+      smt_top_.stage(
+          update->writes,
+          [&](const SmtPosition& pos, const SmtNode& node) {
+            put(kSmt, to_string(pos.encode()), to_string(node.encode()));
+          },
+          [&](const SmtPosition& pos) {
+            auto s = batch.Delete(handles_[kSmt], slice(to_string(pos.encode())));
+            if (!s.ok()) die("WriteBatch::Delete: " + s.ToString());
+          });
       state_root = update->root;
       smt_writes = std::move(update->writes);
     }
@@ -1007,12 +1085,14 @@ class RocksLedger final : public Ledger {
     wo.sync = options_.sync_writes;
     state_cache_.begin_write(effects.writes);
     history_cache_.begin_write(effects.history);
+    std::unique_lock top_lock(top_mu_);  // a state proof sees the write and the top together
     auto s = db_->Write(wo, &batch);
+    if (s.ok()) smt_top_.apply(smt_writes);
+    top_lock.unlock();
     state_cache_.end_write(effects.writes, s.ok());
     history_cache_.end_write(effects.history, history_texts, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
     log_cache_.add(log_writes, log_size);
-    smt_top_.apply(smt_writes);
     if (history_next_.size() + next_seq.size() > kHistoryNextMax) history_next_.clear();
     for (auto& [key, next] : next_seq) history_next_.insert_or_assign(key, next);
     std::lock_guard head_lock(head_mu_);
@@ -1071,13 +1151,16 @@ class RocksLedger final : public Ledger {
       }
     }
     // The tree is rewritten in place by each block: read the head and the
-    // nodes at one snapshot so that the proofs are against the root returned.
+    // nodes at one snapshot, and the top as it was at that snapshot, so that
+    // the proofs are against the root returned.
+    std::lock_guard top_lock(top_mu_);
     ScopedSnapshot snapshot(*db_);
     const rocksdb::ReadOptions ro = snapshot.read_options();
     auto head_text = read(kMeta, kHeadKey, ro);
     if (!head_text) return make_error("ledger_empty", "no block committed yet");
     const Head h = decode_head(*head_text);
-    RocksSmtStore store(*db_, handles_[kSmt], ro);
+    RocksSmtStore rocks(*db_, handles_[kSmt], ro);
+    CachedSmtStore store(smt_top_, rocks);
     StateProofs out{h.height, h.state_root, {}};
     for (const std::string& key : history_keys) {
       auto lookup = smt_prove(store, key);
@@ -1324,8 +1407,10 @@ class RocksLedger final : public Ledger {
     log_cache_.add(nodes, log_size);
   }
 
-  // On open, before the first commit.
-  void load_smt_top() { smt_top_.load(*db_, handles_[kSmt]); }
+  // On open, after load_head(), before the first commit.
+  Status load_smt_top() {
+    return smt_top_.load(*db_, handles_[kSmt], head_ ? head_->state_root : kSmtEmpty);
+  }
 
   // Stamps a new database with kFormat; refuses one written in another
   // layout version rather than misreading it.
@@ -1345,6 +1430,13 @@ class RocksLedger final : public Ledger {
       return ok_status();
     }
     if (!s.ok()) return io_error("reading the format", s);
+    if (format == kFormatUpgradable) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      s = db_->Put(wo, handles_[kMeta], slice(kFormatKey), slice(kFormat));
+      if (!s.ok()) return io_error("upgrading the format", s);
+      return ok_status();
+    }
     if (format != kFormat) {
       return make_error("ledger_io", "holds ledger format \"" + format + "\", this build reads \"" +
                                          std::string(kFormat) + "\"");
@@ -1415,7 +1507,10 @@ class RocksLedger final : public Ledger {
   std::optional<Head> head_;
   mutable StateCache state_cache_;
   LogNodeCache log_cache_;
-  SmtTopCache smt_top_;  // only commit_block() uses it, under commit_mutex_
+  // Written by commit_block() alone, under commit_mutex_ and top_mu_; read
+  // by commits (under commit_mutex_) and state proofs (under top_mu_).
+  SmtTop smt_top_;
+  mutable std::mutex top_mu_;
   mutable HistoryCache history_cache_;
 };
 
@@ -1481,7 +1576,7 @@ Status check_existing_layout(const rocksdb::DBOptions& db_options, const std::st
   delete raw_db;
   if (s.IsNotFound()) return ok_status();
   if (!s.ok()) return io_error("reading the format", s);
-  if (format != kFormat) {
+  if (format != kFormat && format != kFormatUpgradable) {
     return make_error("ledger_io", "holds ledger format \"" + format + "\", this build reads \"" +
                                        std::string(kFormat) + "\"");
   }
@@ -1522,7 +1617,9 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
   if (!format) return make_error("ledger_io", dir.string() + ": " + format.error().message);
   ledger->load_head();  // first: the log cache loads up to the head's log size
   ledger->load_log_cache();
-  ledger->load_smt_top();
+  if (auto top = ledger->load_smt_top(); !top) {
+    return make_error(top.error().code, dir.string() + ": " + top.error().message);
+  }
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
 

@@ -241,54 +241,181 @@ TEST_CASE(
   }
 }
 
-// The state map's upper nodes are kept in memory down to
-// LedgerOptions::smt_cache_depth (rocksdb_ledger.cpp, SmtTopCache), the rest
-// read from RocksDB. 600 keys put leaves near depth 10: with depth 3 most
-// reads cross from the cache to RocksDB, with 0 nearly all come from RocksDB,
-// with the default 16 none do. Reopening with another depth loads the cache
-// from what was written. Every block's state root is checked against the
-// model, and at the end every key's proof, read from RocksDB.
-TEST_CASE("state roots agree with the model for every state map cache depth, across reopening") {
-  const std::vector<std::pair<std::uint16_t, std::uint16_t>> depths = {
-      {3, LedgerOptions{}.smt_cache_depth}, {0, 3}, {LedgerOptions{}.smt_cache_depth, 0}};
-  for (const auto& [depth, reopen_depth] : depths) {
-    CAPTURE(depth);
-    CAPTURE(reopen_depth);
-    TempDir dir;
-    CommitmentModel model;
-    std::uint64_t n = 1;
-    std::map<std::string, std::uint64_t> seqs;
-    auto open_with = [&](std::uint16_t d) {
-      auto l = Ledger::open(dir.path(), LedgerOptions{.sync_writes = false, .smt_cache_depth = d});
-      REQUIRE(l.ok());
-      return std::move(l).value();
-    };
-    // New keys and appends to old ones, several to a key in one block.
-    auto commit_keys = [&](Ledger& l, std::size_t first, std::size_t count, std::size_t step) {
-      std::vector<HistoryAppend> history;
-      for (std::size_t k = first; k < first + count; k += step) {
-        const std::string key = "item/K-" + std::to_string(k);
-        for (int twice = 0; twice < 1 + static_cast<int>(k % 2); ++twice) {
-          history.push_back(event(key, seqs[key]++, "handover"));
-        }
-      }
-      Block b = next_block(l, {make_tx(n++)});
-      auto e = effects_for(b, {}, history);
-      commit_ok(l, b, e);
-      model.add(b, e);
-      REQUIRE(l.head()->roots() == model.roots().back());
-    };
-    {
-      auto l = open_with(depth);
-      for (std::size_t first = 0; first < 400; first += 50) commit_keys(*l, first, 50, 1);
-      for (std::size_t step : {7, 3, 11}) commit_keys(*l, 0, 400, step);
+namespace {
+
+std::string text(const Bytes& b) {
+  return {b.begin(), b.end()};
+}
+
+// Runs f(db, handle of each column family by name) on the closed ledger in
+// dir, as a tool outside the ledger would.
+template <typename F>
+void with_raw_ledger(const std::filesystem::path& dir, F&& f) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), descriptors, &handles, &db).ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> cf;
+  for (std::size_t i = 0; i < names.size(); ++i) cf[names[i]] = handles[i];
+  f(*db, cf);
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
+  delete db;
+}
+
+// The stored state map nodes of the closed ledger in dir, counted by
+// (depth, kind).
+std::map<std::pair<int, SmtNode::Kind>, int> stored_smt_nodes(const std::filesystem::path& dir) {
+  std::map<std::pair<int, SmtNode::Kind>, int> counts;
+  with_raw_ledger(dir, [&](rocksdb::DB& db, auto& cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("smt")));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto pos =
+          SmtPosition::decode(as_bytes(std::string_view(it->key().data(), it->key().size())));
+      auto node =
+          SmtNode::decode(as_bytes(std::string_view(it->value().data(), it->value().size())));
+      REQUIRE(pos.ok());
+      REQUIRE(node.ok());
+      ++counts[{pos->depth, node->kind}];
     }
-    auto l = open_with(reopen_depth);
-    REQUIRE(l->head()->roots() == model.roots().back());
-    commit_keys(*l, 400, 200, 1);
-    for (std::size_t step : {5, 13, 2}) commit_keys(*l, 0, 600, step);
-    check_commitments(*l, model, {"item/absent", "item/K-600"});
+    REQUIRE(it->status().ok());
+  });
+  return counts;
+}
+
+// Commits blocks that append to the history of keys "item/K-<first>" up to
+// first + count, every step-th, twice to odd keys: new keys and appends to
+// old ones. Each block's roots are checked against the model.
+class KeyWriter {
+ public:
+  KeyWriter(CommitmentModel& model) : model_(model) {}
+  void commit(Ledger& l, std::size_t first, std::size_t count, std::size_t step) {
+    std::vector<HistoryAppend> history;
+    for (std::size_t k = first; k < first + count; k += step) {
+      const std::string key = "item/K-" + std::to_string(k);
+      for (int twice = 0; twice < 1 + static_cast<int>(k % 2); ++twice) {
+        history.push_back(event(key, seqs_[key]++, "handover"));
+      }
+    }
+    Block b = next_block(l, {make_tx(n_++)});
+    auto e = effects_for(b, {}, history);
+    commit_ok(l, b, e);
+    model_.add(b, e);
+    REQUIRE(l.head()->roots() == model_.roots().back());
   }
+
+ private:
+  CommitmentModel& model_;
+  std::uint64_t n_ = 1;
+  std::map<std::string, std::uint64_t> seqs_;
+};
+
+}  // namespace
+
+// Since format 4 the state map's interior nodes above depth 16 are kept in
+// memory only (rocksdb_ledger.cpp, SmtTop) and rebuilt on open from what is
+// stored: the leaves up there and every node at depth 16. 3,000 keys put
+// leaves from about depth 8 to past 16 (so interior nodes replace leaves up
+// there as keys arrive). Every block's state root is checked against the
+// model, before and after reopening, and at the end every key's proof.
+TEST_CASE("state roots agree with the model across reopening; the map's top is not stored") {
+  TempDir dir;
+  CommitmentModel model;
+  KeyWriter writer(model);
+  {
+    auto l = open_ok(dir.path());
+    for (std::size_t first = 0; first < 3000; first += 500) writer.commit(*l, first, 500, 1);
+    for (std::size_t step : {7, 3, 11}) writer.commit(*l, 0, 3000, step);
+  }
+  const auto stored = stored_smt_nodes(dir.path());
+  int leaves_above = 0, interior_above = 0, at_16 = 0;
+  for (const auto& [where, count] : stored) {
+    const auto& [depth, kind] = where;
+    if (depth < 16) (kind == SmtNode::Kind::leaf ? leaves_above : interior_above) += count;
+    if (depth == 16) at_16 += count;
+  }
+  CHECK(interior_above == 0);
+  CHECK(leaves_above > 100);
+  CHECK(at_16 > 10);
+
+  auto l = open_ok(dir.path());
+  REQUIRE(l->head()->roots() == model.roots().back());
+  writer.commit(*l, 3000, 500, 1);
+  for (std::size_t step : {5, 13, 2}) writer.commit(*l, 0, 3500, step);
+  check_commitments(*l, model, {"item/absent", "item/K-3500"});
+}
+
+TEST_CASE("open refuses a ledger whose stored state map nodes do not give the head's root") {
+  TempDir dir;
+  CommitmentModel model;
+  KeyWriter writer(model);
+  {
+    auto l = open_ok(dir.path());
+    writer.commit(*l, 0, 600, 1);
+  }
+  SUBCASE("a leaf above depth 16 lost") {
+    with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
+      std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("smt")));
+      it->SeekToFirst();
+      REQUIRE(it->Valid());
+      REQUIRE(db.Delete({}, cf.at("smt"), it->key()).ok());
+    });
+  }
+  SUBCASE("a leaf's value changed") {
+    with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
+      std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("smt")));
+      it->SeekToFirst();
+      REQUIRE(it->Valid());
+      auto node =
+          SmtNode::decode(as_bytes(std::string_view(it->value().data(), it->value().size())));
+      REQUIRE(node.ok());
+      node->b = sha256(std::string_view("another value"));
+      REQUIRE(db.Put({}, cf.at("smt"), it->key(), text(node->encode())).ok());
+    });
+  }
+  auto reopened = Ledger::open(dir.path());
+  REQUIRE_FALSE(reopened.ok());
+  CHECK(reopened.error().code == "ledger_io");
+  CHECK(reopened.error().message.find("give the state root") != std::string::npos);
+}
+
+// A format-3 build stored every interior node of the state map; format 4
+// reads such a ledger the same way (the upper interior nodes skipped:
+// after a format-4 commit they are stale) and stamps it format 4, which a
+// format-3 build refuses. Here the stored upper nodes are garbage, so that
+// reading any of them would show.
+TEST_CASE("a format-3 ledger opens, its stored upper interior nodes unread, as format 4") {
+  TempDir dir;
+  CommitmentModel model;
+  KeyWriter writer(model);
+  {
+    auto l = open_ok(dir.path());
+    writer.commit(*l, 0, 600, 1);
+  }
+  const SmtNode garbage = SmtNode::interior(sha256(std::string_view("left")), kSmtEmpty);
+  with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Put({}, cf.at("meta"), "format", "custos-ledger/3").ok());
+    for (const SmtPosition& pos :
+         {SmtPosition::root(), SmtPosition::root().child(0), SmtPosition::root().child(1),
+          SmtPosition::root().child(1).child(0)}) {
+      REQUIRE(db.Put({}, cf.at("smt"), text(pos.encode()), text(garbage.encode())).ok());
+    }
+  });
+  {
+    auto l = open_ok(dir.path());
+    REQUIRE(l->head()->roots() == model.roots().back());
+    writer.commit(*l, 600, 300, 1);
+    writer.commit(*l, 0, 900, 7);
+    check_commitments(*l, model, {"item/absent"});
+  }
+  std::string format;
+  with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Get({}, cf.at("meta"), "format", &format).ok());
+  });
+  CHECK(format == "custos-ledger/4");
 }
 
 TEST_CASE("the commitment reads refuse what is out of range and answer an empty ledger") {
@@ -376,7 +503,7 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
   SUBCASE("format 1, with the column families of format 1") {
     const std::vector<std::string> v1 = {"default", "blocks", "txs", "state", "history", "meta"};
     write_foreign_database(dir.path(), v1, "custos-ledger/1");
-    refused_with("holds ledger format \"custos-ledger/1\", this build reads \"custos-ledger/3\"");
+    refused_with("holds ledger format \"custos-ledger/1\", this build reads \"custos-ledger/4\"");
     // Nothing was added: the build that wrote it can still open every family.
     auto sorted_v1 = v1;
     std::sort(sorted_v1.begin(), sorted_v1.end());
@@ -394,14 +521,14 @@ TEST_CASE("open refuses a database of another format and leaves it as it was") {
         dir.path(),
         {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog", "smt"},
         "custos-ledger/2");
-    refused_with("holds ledger format \"custos-ledger/2\", this build reads \"custos-ledger/3\"");
+    refused_with("holds ledger format \"custos-ledger/2\", this build reads \"custos-ledger/4\"");
   }
   SUBCASE("format 2: today's column families, identity records without their event chain") {
     write_foreign_database(
         dir.path(),
         {"default", "blocks", "txs", "state", "history", "meta", "mlog", "txlog", "smt"},
         "custos-ledger/2");
-    refused_with("holds ledger format \"custos-ledger/2\", this build reads \"custos-ledger/3\"");
+    refused_with("holds ledger format \"custos-ledger/2\", this build reads \"custos-ledger/4\"");
   }
   SUBCASE("a RocksDB database that is no ledger") {
     write_foreign_database(dir.path(), {"default", "other"}, "");
