@@ -230,7 +230,8 @@ class Ledger {
   // The state map at the current head: the history-head value of
   // `history_key` (nullopt if it has no history) with a membership or
   // non-membership proof, and the height and state root it was read at (one
-  // RocksDB snapshot, so the three always belong together). Only the head can
+  // RocksDB snapshot, with the in-memory top of the tree as it was at that
+  // snapshot, so the three always belong together). Only the head can
   // be proved: the tree is overwritten in place by every block (the roots of
   // past heights stay valid for proofs made back then). Errors:
   // "ledger_empty" (no genesis block yet), "smt_bad_key" (key empty or longer

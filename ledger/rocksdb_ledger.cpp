@@ -43,6 +43,7 @@
 #include "core/merkle_log.h"
 #include "core/smt.h"
 #include "ledger/ledger.h"
+#include "ledger/smt_top.h"
 
 namespace custos::ledger {
 namespace {
@@ -63,8 +64,6 @@ namespace {
 // format-3 build would misread a format-4 ledger, and refuses it.
 constexpr std::string_view kFormat = "custos-ledger/4";
 constexpr std::string_view kFormatUpgradable = "custos-ledger/3";
-// The depth down to which the state map is held in memory (SmtTop).
-constexpr std::uint16_t kSmtTopDepth = 16;
 
 constexpr std::size_t kWriteBufferBytes = 8u << 20;       // per column family
 constexpr std::size_t kAllWriteBuffersBytes = 48u << 20;  // flush before exceeding
@@ -496,127 +495,8 @@ class RocksSmtStore final : public SmtStore {
   rocksdb::ReadOptions ro_;
 };
 
-// The top of the state map: every node at depth <= kSmtTopDepth, in memory
-// (at most 2^17 - 1 = 131,071 nodes, about 17 MiB). Since format 4 the
-// interior nodes above kSmtTopDepth live here only: every block rewrites
-// them (the paths of a block's keys meet near the root), and storing them
-// was most of a commit's RocksDB writes. The leaves up here, and every node
-// at kSmtTopDepth, are stored as before; load() rebuilds the interior nodes
-// above from them and checks the root it gets against the head's.
-//
-// Changed only by commit_block() (under its mutex), with what it wrote,
-// once written; a commit reads it without a lock. State proofs read it
-// under top_mu_ (RocksLedger), which a commit holds across its write and
-// apply(), so that a proof's RocksDB snapshot and the top are one version.
-class SmtTop {
- public:
-  // Reads the stored nodes at depth <= kSmtTopDepth (one range scan: keys
-  // sort by depth first) and rebuilds the interior nodes above. Interior
-  // nodes above kSmtTopDepth that a format-3 build stored are skipped: once
-  // a format-4 build has committed they are stale. Refuses ("ledger_io")
-  // nodes that do not form a canonical tree, or one whose root is not `root`.
-  Status load(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const Hash256& root) {
-    nodes_.clear();
-    std::vector<std::vector<SmtPosition>> at(kSmtTopDepth + 1);
-    rocksdb::ReadOptions ro;
-    ro.fill_cache = false;
-    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto pos = SmtPosition::decode(as_bytes(view(it->key())));
-      if (!pos) die("corrupt state map key: " + pos.error().message);
-      if (pos->depth > kSmtTopDepth) break;  // keys sort by depth first
-      auto node = SmtNode::decode(as_bytes(view(it->value())));
-      if (!node) die("corrupt state map node at depth " + std::to_string(pos->depth));
-      if (pos->depth < kSmtTopDepth && node->kind == SmtNode::Kind::interior) continue;
-      nodes_.insert_or_assign(*pos, *node);
-      at[pos->depth].push_back(*pos);
-    }
-    check_iterator(*it, "reading state map nodes");
-
-    // Bottom up: each parent of a depth's nodes is an interior node over
-    // the two halves' hashes.
-    auto corrupt = [](const std::string& why) {
-      return make_error("ledger_io", "the state map's stored nodes " + why);
-    };
-    for (std::size_t depth = kSmtTopDepth; depth > 0; --depth) {
-      std::unordered_map<SmtPosition, SmtNode, SmtPositionHasher> parents;
-      std::unordered_map<SmtPosition, int, SmtPositionHasher> leaf_children;
-      for (const SmtPosition& pos : at[depth]) {
-        const SmtNode& node = nodes_.at(pos);
-        SmtPosition parent = SmtPosition::of(pos.path, depth - 1);
-        if (nodes_.contains(parent)) {
-          return corrupt("hold a node below the leaf at depth " + std::to_string(depth - 1));
-        }
-        SmtNode& p =
-            parents.try_emplace(parent, SmtNode::interior(kSmtEmpty, kSmtEmpty)).first->second;
-        const bool right = pos.path.bytes[(depth - 1) / 8] & (0x80 >> ((depth - 1) % 8));
-        (right ? p.b : p.a) = node.hash();
-        if (node.kind == SmtNode::Kind::leaf) ++leaf_children[parent];
-      }
-      for (auto& [parent, node] : parents) {
-        // A subtree of one entry is that entry's leaf, never an interior
-        // node over it.
-        if ((node.a == kSmtEmpty || node.b == kSmtEmpty) && leaf_children[parent] == 1) {
-          return corrupt("hold a leaf alone under an interior node at depth " +
-                         std::to_string(depth - 1));
-        }
-        nodes_.emplace(parent, node);
-        at[depth - 1].push_back(parent);
-      }
-    }
-    auto top = nodes_.find(SmtPosition::root());
-    const Hash256 rebuilt = top == nodes_.end() ? kSmtEmpty : top->second.hash();
-    if (rebuilt != root) {
-      return corrupt("give the state root " + rebuilt.hex() + ", the head says " + root.hex());
-    }
-    return ok_status();
-  }
-
-  // The node at pos, or that there is none; nullopt if pos is deeper than
-  // the top (ask RocksDB).
-  std::optional<std::optional<SmtNode>> find(const SmtPosition& pos) const {
-    if (pos.depth > kSmtTopDepth) return std::nullopt;
-    auto it = nodes_.find(pos);
-    if (it == nodes_.end()) return std::optional<SmtNode>();
-    return std::optional<SmtNode>(it->second);
-  }
-
-  // What RocksDB must get for `writes`, given the top before them: all of
-  // them except interior nodes above kSmtTopDepth. Where such a node takes
-  // the place of a leaf, the stored leaf is deleted.
-  template <typename Put, typename Delete>
-  void stage(const SmtWrites& writes, Put&& put, Delete&& del) const {
-    auto was_leaf = [this](const SmtPosition& pos) {
-      auto it = nodes_.find(pos);
-      return it != nodes_.end() && it->second.kind == SmtNode::Kind::leaf;
-    };
-    for (const auto& [pos, node] : writes.puts) {
-      if (pos.depth >= kSmtTopDepth || node.kind == SmtNode::Kind::leaf) {
-        put(pos, node);
-      } else if (was_leaf(pos)) {
-        del(pos);
-      }
-    }
-    for (const SmtPosition& pos : writes.deletes) {
-      if (pos.depth >= kSmtTopDepth || was_leaf(pos)) del(pos);
-    }
-  }
-
-  void apply(const SmtWrites& writes) {
-    for (const auto& [pos, node] : writes.puts) {
-      if (pos.depth <= kSmtTopDepth) nodes_.insert_or_assign(pos, node);
-    }
-    for (const SmtPosition& pos : writes.deletes) {
-      if (pos.depth <= kSmtTopDepth) nodes_.erase(pos);
-    }
-  }
-
- private:
-  std::unordered_map<SmtPosition, SmtNode, SmtPositionHasher> nodes_;
-};
-
-// The latest state map: the top from SmtTop, the
-// rest from RocksDB.
+// The state map: the top from an SmtTop (the latest, or paths copied out of
+// it), the rest from RocksDB.
 class CachedSmtStore final : public SmtStore {
  public:
   CachedSmtStore(const SmtTop& top, const SmtStore& rest) : top_(top), rest_(rest) {}
@@ -1085,10 +965,12 @@ class RocksLedger final : public Ledger {
     wo.sync = options_.sync_writes;
     state_cache_.begin_write(effects.writes);
     history_cache_.begin_write(effects.history);
-    std::unique_lock top_lock(top_mu_);  // a state proof sees the write and the top together
     auto s = db_->Write(wo, &batch);
-    if (s.ok()) smt_top_.apply(smt_writes);
-    top_lock.unlock();
+    if (s.ok()) {
+      std::lock_guard top_lock(top_mu_);
+      smt_top_.apply(smt_writes);
+      top_height_ = height;
+    }
     state_cache_.end_write(effects.writes, s.ok());
     history_cache_.end_write(effects.history, history_texts, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
@@ -1151,17 +1033,32 @@ class RocksLedger final : public Ledger {
       }
     }
     // The tree is rewritten in place by each block: read the head and the
-    // nodes at one snapshot, and the top as it was at that snapshot, so that
-    // the proofs are against the root returned.
-    std::lock_guard top_lock(top_mu_);
-    ScopedSnapshot snapshot(*db_);
-    const rocksdb::ReadOptions ro = snapshot.read_options();
-    auto head_text = read(kMeta, kHeadKey, ro);
-    if (!head_text) return make_error("ledger_empty", "no block committed yet");
-    const Head h = decode_head(*head_text);
-    RocksSmtStore rocks(*db_, handles_[kSmt], ro);
-    CachedSmtStore store(smt_top_, rocks);
-    StateProofs out{h.height, h.state_root, {}};
+    // stored nodes at one snapshot, and the top's nodes on the keys' paths
+    // as they were at that snapshot, so that the proofs are against the root
+    // returned. A commit applies its top after its write: between the two,
+    // the snapshot is a block ahead of the top, and we ask again.
+    std::optional<ScopedSnapshot> snapshot;
+    std::optional<Head> h;
+    SmtTop paths;
+    for (;;) {
+      std::unique_lock top_lock(top_mu_);
+      snapshot.emplace(*db_);
+      auto head_text = read(kMeta, kHeadKey, snapshot->read_options());
+      if (!head_text) return make_error("ledger_empty", "no block committed yet");
+      h = decode_head(*head_text);
+      if (h->height == top_height_) {
+        for (const std::string& key : history_keys) {
+          smt_top_.copy_path(smt_key_hash(key), paths);
+        }
+        break;
+      }
+      top_lock.unlock();
+      snapshot.reset();
+      std::this_thread::yield();
+    }
+    RocksSmtStore rocks(*db_, handles_[kSmt], snapshot->read_options());
+    CachedSmtStore store(paths, rocks);
+    StateProofs out{h->height, h->state_root, {}};
     for (const std::string& key : history_keys) {
       auto lookup = smt_prove(store, key);
       if (!lookup) die("state proof: " + lookup.error().code + ": " + lookup.error().message);
@@ -1407,19 +1304,53 @@ class RocksLedger final : public Ledger {
     log_cache_.add(nodes, log_size);
   }
 
-  // On open, after load_head(), before the first commit.
-  Status load_smt_top() {
-    return smt_top_.load(*db_, handles_[kSmt], head_ ? head_->state_root : kSmtEmpty);
+  // On open, after load_head(), before the first commit: reads the stored
+  // nodes of the state map at depth <= kSmtTopDepth (one range scan: keys
+  // sort by depth first) and rebuilds the top from them (SmtTop::rebuild).
+  // A format-3 ledger also stored the interior nodes above kSmtTopDepth:
+  // they are not read, and once the top checks out, upgrade_format()
+  // deletes them.
+  Status load_smt_top(bool upgrade) {
+    std::vector<std::pair<SmtPosition, SmtNode>> stored;
+    std::vector<std::string> format3_only;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kSmt]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto pos = SmtPosition::decode(as_bytes(view(it->key())));
+      if (!pos) die("corrupt state map key: " + pos.error().message);
+      if (pos->depth > kSmtTopDepth) break;
+      auto node = SmtNode::decode(as_bytes(view(it->value())));
+      if (!node) die("corrupt state map node at depth " + std::to_string(pos->depth));
+      if (SmtTop::stored(*pos, *node)) {
+        stored.emplace_back(*pos, *node);
+      } else if (upgrade) {
+        format3_only.emplace_back(it->key().ToString());
+      } else {
+        return make_error("ledger_io", "format " + std::string(kFormat) +
+                                           " stores no interior state map node above depth " +
+                                           std::to_string(kSmtTopDepth) + "; one is at depth " +
+                                           std::to_string(pos->depth));
+      }
+    }
+    check_iterator(*it, "reading state map nodes");
+    if (auto top = smt_top_.rebuild(stored, head_ ? head_->state_root : kSmtEmpty); !top) {
+      return top;
+    }
+    top_height_ = head_ ? head_->height : 0;
+    if (upgrade) return upgrade_format(format3_only);
+    return ok_status();
   }
 
-  // Stamps a new database with kFormat; refuses one written in another
-  // layout version rather than misreading it.
   // After check_format(): reads the committed head, which head() then serves.
   void load_head() {
     if (auto text = read(kMeta, kHeadKey)) head_ = decode_head(*text);
   }
 
-  Status check_format() {
+  // Stamps a new database with kFormat; refuses one written in another
+  // layout version rather than misreading it. True when it holds format 3,
+  // which load_smt_top() upgrades once the state map's top checks out.
+  Result<bool> check_format() {
     std::string format;
     auto s = db_->Get(rocksdb::ReadOptions(), handles_[kMeta], slice(kFormatKey), &format);
     if (s.IsNotFound()) {
@@ -1427,20 +1358,31 @@ class RocksLedger final : public Ledger {
       wo.sync = true;
       s = db_->Put(wo, handles_[kMeta], slice(kFormatKey), slice(kFormat));
       if (!s.ok()) return io_error("writing the format", s);
-      return ok_status();
+      return false;
     }
     if (!s.ok()) return io_error("reading the format", s);
-    if (format == kFormatUpgradable) {
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      s = db_->Put(wo, handles_[kMeta], slice(kFormatKey), slice(kFormat));
-      if (!s.ok()) return io_error("upgrading the format", s);
-      return ok_status();
-    }
+    if (format == kFormatUpgradable) return true;
     if (format != kFormat) {
       return make_error("ledger_io", "holds ledger format \"" + format + "\", this build reads \"" +
                                          std::string(kFormat) + "\"");
     }
+    return false;
+  }
+
+  // Format 3 → 4 in one synced batch: the interior state map nodes above
+  // kSmtTopDepth go (`keys`), and the format is stamped.
+  Status upgrade_format(const std::vector<std::string>& keys) {
+    rocksdb::WriteBatch batch;
+    for (const std::string& key : keys) {
+      auto s = batch.Delete(handles_[kSmt], slice(key));
+      if (!s.ok()) return io_error("upgrading the format", s);
+    }
+    auto s = batch.Put(handles_[kMeta], slice(kFormatKey), slice(kFormat));
+    if (!s.ok()) return io_error("upgrading the format", s);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Write(wo, &batch);
+    if (!s.ok()) return io_error("upgrading the format", s);
     return ok_status();
   }
 
@@ -1507,9 +1449,12 @@ class RocksLedger final : public Ledger {
   std::optional<Head> head_;
   mutable StateCache state_cache_;
   LogNodeCache log_cache_;
-  // Written by commit_block() alone, under commit_mutex_ and top_mu_; read
-  // by commits (under commit_mutex_) and state proofs (under top_mu_).
+  // Changed by commit_block() alone, under commit_mutex_ and top_mu_, after
+  // its write; read by commits (under commit_mutex_) and by state proofs,
+  // which copy paths out of it under top_mu_. top_height_ is the height it
+  // is the top of.
   SmtTop smt_top_;
+  std::uint64_t top_height_ = 0;
   mutable std::mutex top_mu_;
   mutable HistoryCache history_cache_;
 };
@@ -1613,11 +1558,11 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::filesystem::path& dir,
   if (!s.ok()) return io_error("opening " + dir.string(), s);
   auto ledger = std::make_unique<RocksLedger>(raw, std::move(handles), options);
 
-  auto format = ledger->check_format();
-  if (!format) return make_error("ledger_io", dir.string() + ": " + format.error().message);
+  auto upgrade = ledger->check_format();
+  if (!upgrade) return make_error("ledger_io", dir.string() + ": " + upgrade.error().message);
   ledger->load_head();  // first: the log cache loads up to the head's log size
   ledger->load_log_cache();
-  if (auto top = ledger->load_smt_top(); !top) {
+  if (auto top = ledger->load_smt_top(*upgrade); !top) {
     return make_error(top.error().code, dir.string() + ": " + top.error().message);
   }
   return std::unique_ptr<Ledger>(std::move(ledger));

@@ -286,6 +286,14 @@ std::map<std::pair<int, SmtNode::Kind>, int> stored_smt_nodes(const std::filesys
   return counts;
 }
 
+std::string format_of(const std::filesystem::path& dir) {
+  std::string format;
+  with_raw_ledger(dir, [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Get({}, cf.at("meta"), "format", &format).ok());
+  });
+  return format;
+}
+
 // Commits blocks that append to the history of keys "item/K-<first>" up to
 // first + count, every step-th, twice to odd keys: new keys and appends to
 // old ones. Each block's roots are checked against the model.
@@ -356,6 +364,7 @@ TEST_CASE("open refuses a ledger whose stored state map nodes do not give the he
     auto l = open_ok(dir.path());
     writer.commit(*l, 0, 600, 1);
   }
+  std::string expected_format = "custos-ledger/4";
   SUBCASE("a leaf above depth 16 lost") {
     with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
       std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("smt")));
@@ -376,10 +385,22 @@ TEST_CASE("open refuses a ledger whose stored state map nodes do not give the he
       REQUIRE(db.Put({}, cf.at("smt"), it->key(), text(node->encode())).ok());
     });
   }
+  SUBCASE("a format-3 ledger with a leaf lost: it stays format 3") {
+    expected_format = "custos-ledger/3";
+    with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
+      REQUIRE(db.Put({}, cf.at("meta"), "format", "custos-ledger/3").ok());
+      std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("smt")));
+      it->SeekToFirst();
+      REQUIRE(it->Valid());
+      REQUIRE(db.Delete({}, cf.at("smt"), it->key()).ok());
+    });
+  }
   auto reopened = Ledger::open(dir.path());
   REQUIRE_FALSE(reopened.ok());
   CHECK(reopened.error().code == "ledger_io");
-  CHECK(reopened.error().message.find("give the state root") != std::string::npos);
+  INFO(reopened.error().message);
+  CHECK(reopened.error().message.find("the state map's stored nodes") != std::string::npos);
+  CHECK(format_of(dir.path()) == expected_format);
 }
 
 // A format-3 build stored every interior node of the state map; format 4
@@ -411,11 +432,11 @@ TEST_CASE("a format-3 ledger opens, its stored upper interior nodes unread, as f
     writer.commit(*l, 0, 900, 7);
     check_commitments(*l, model, {"item/absent"});
   }
-  std::string format;
-  with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
-    REQUIRE(db.Get({}, cf.at("meta"), "format", &format).ok());
-  });
-  CHECK(format == "custos-ledger/4");
+  CHECK(format_of(dir.path()) == "custos-ledger/4");
+  // The upgrade deleted what format 3 alone stored.
+  for (const auto& [where, count] : stored_smt_nodes(dir.path())) {
+    CHECK_FALSE((where.first < 16 && where.second == SmtNode::Kind::interior));
+  }
 }
 
 TEST_CASE("the commitment reads refuse what is out of range and answer an empty ledger") {
@@ -573,8 +594,12 @@ TEST_CASE("proofs read beside commit_block always match the roots they are check
         ++k;
         auto head = l->head();
         if (!head) continue;
-        // Keys come and go under the reader: item/<h> exists from block h on.
-        std::string key = "item/" + std::to_string(k % (kBlocks + 20));
+        // Keys come and go under the reader: item/<h> and bulk/<h>-<j> exist
+        // from block h on. The bulk keys (15 a block) take paths past the
+        // state map's in-memory top, so a proof reads both it and RocksDB.
+        std::string key =
+            k % 2 ? "item/" + std::to_string(k % (kBlocks + 20))
+                  : "bulk/" + std::to_string(k % (kBlocks + 20)) + "-" + std::to_string(k % 15);
         auto sp = l->state_proof(key);
         if (!sp.ok() || !smt_verify(sp->state_root, key, sp->lookup.value, sp->lookup.proof) ||
             l->roots(sp->height)->state_root != sp->state_root || sp->height < head->height) {
@@ -606,6 +631,9 @@ TEST_CASE("proofs read beside commit_block always match the roots they are check
       Block b = next_block(*l, txs);
       std::vector<HistoryAppend> history = {event("item/" + std::to_string(h), 0, "new")};
       if (h > 0) history.push_back(event("item/0", h, "moved"));
+      for (int j = 0; j < 15; ++j) {
+        history.push_back(event("bulk/" + std::to_string(h) + "-" + std::to_string(j), 0, "new"));
+      }
       commit_ok(*l, b, effects_for(b, {}, history));
     }
     done = true;
