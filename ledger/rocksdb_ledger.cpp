@@ -60,7 +60,8 @@ namespace {
 // results hashes no longer match what this build computes for them.
 // 4: interior nodes of the state map above kSmtTopDepth are no longer
 // stored (kept in memory, rebuilt on open; see SmtTop). A format-3 ledger
-// reads the same way, so open() upgrades it by rewriting the format; a
+// reads the same way, so open() upgrades it, once its rebuilt top checks
+// out, by deleting those nodes and stamping the format in one batch; a
 // format-3 build would misread a format-4 ledger, and refuses it.
 constexpr std::string_view kFormat = "custos-ledger/4";
 constexpr std::string_view kFormatUpgradable = "custos-ledger/3";
@@ -1036,17 +1037,22 @@ class RocksLedger final : public Ledger {
     // stored nodes at one snapshot, and the top's nodes on the keys' paths
     // as they were at that snapshot, so that the proofs are against the root
     // returned. A commit applies its top after its write: between the two,
-    // the snapshot is a block ahead of the top, and we ask again.
+    // the snapshot is a block ahead of the top, and we ask again (a top that
+    // never catches up is a bug: after kTopWait we stop rather than spin).
     std::optional<ScopedSnapshot> snapshot;
     std::optional<Head> h;
     SmtTop paths;
+    const auto deadline = std::chrono::steady_clock::now() + kTopWait;
     for (;;) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        die("state proof: the state map's top did not follow its commit");
+      }
       std::unique_lock top_lock(top_mu_);
       snapshot.emplace(*db_);
       auto head_text = read(kMeta, kHeadKey, snapshot->read_options());
       if (!head_text) return make_error("ledger_empty", "no block committed yet");
       h = decode_head(*head_text);
-      if (h->height == top_height_) {
+      if (top_height_ == h->height) {
         for (const std::string& key : history_keys) {
           smt_top_.copy_path(smt_key_hash(key), paths);
         }
@@ -1337,7 +1343,7 @@ class RocksLedger final : public Ledger {
     if (auto top = smt_top_.rebuild(stored, head_ ? head_->state_root : kSmtEmpty); !top) {
       return top;
     }
-    top_height_ = head_ ? head_->height : 0;
+    top_height_ = head_ ? std::optional(head_->height) : std::nullopt;
     if (upgrade) return upgrade_format(format3_only);
     return ok_status();
   }
@@ -1452,9 +1458,11 @@ class RocksLedger final : public Ledger {
   // Changed by commit_block() alone, under commit_mutex_ and top_mu_, after
   // its write; read by commits (under commit_mutex_) and by state proofs,
   // which copy paths out of it under top_mu_. top_height_ is the height it
+  // is the top of (none before the genesis block is applied; genesis is 0).
   // is the top of.
   SmtTop smt_top_;
-  std::uint64_t top_height_ = 0;
+  std::optional<std::uint64_t> top_height_;
+  static constexpr std::chrono::seconds kTopWait{10};
   mutable std::mutex top_mu_;
   mutable HistoryCache history_cache_;
 };

@@ -365,6 +365,16 @@ TEST_CASE("open refuses a ledger whose stored state map nodes do not give the he
     writer.commit(*l, 0, 600, 1);
   }
   std::string expected_format = "custos-ledger/4";
+  std::string expected_message = "the state map's stored nodes";
+  SUBCASE("an interior node above depth 16, which format 4 never stores") {
+    expected_message = "stores no interior state map node above depth 16";
+    with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
+      const SmtNode interior = SmtNode::interior(sha256(std::string_view("left")), kSmtEmpty);
+      REQUIRE(db.Put({}, cf.at("smt"), text(SmtPosition::root().encode()),
+                     text(interior.encode()))
+                  .ok());
+    });
+  }
   SUBCASE("a leaf above depth 16 lost") {
     with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
       std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("smt")));
@@ -399,7 +409,7 @@ TEST_CASE("open refuses a ledger whose stored state map nodes do not give the he
   REQUIRE_FALSE(reopened.ok());
   CHECK(reopened.error().code == "ledger_io");
   INFO(reopened.error().message);
-  CHECK(reopened.error().message.find("the state map's stored nodes") != std::string::npos);
+  CHECK(reopened.error().message.find(expected_message) != std::string::npos);
   CHECK(format_of(dir.path()) == expected_format);
 }
 
