@@ -59,10 +59,14 @@ namespace {
 // those members, so format-2 state would stop it, and the format-2 blocks'
 // results hashes no longer match what this build computes for them.
 // 4: interior nodes of the state map above kSmtTopDepth are no longer
-// stored (kept in memory, rebuilt on open; see SmtTop). A format-3 ledger
-// reads the same way, so open() upgrades it, once its rebuilt top checks
-// out, by deleting those nodes and stamping the format in one batch; a
-// format-3 build would misread a format-4 ledger, and refuses it.
+// stored (kept in memory, rebuilt on open; see SmtTop); a block is stored as
+// its header under BE8(height) and each transaction under BE8(height)
+// BE4(index), instead of whole under BE8(height). Format 3's records read
+// the same way (the block reads take a whole block where they find one),
+// so open() upgrades a format-3 ledger, once its rebuilt top checks out, by
+// deleting its upper interior state map nodes and stamping the format in
+// one batch; a format-3 build would misread a format-4 ledger, and refuses
+// it.
 constexpr std::string_view kFormat = "custos-ledger/4";
 constexpr std::string_view kFormatUpgradable = "custos-ledger/3";
 
@@ -112,6 +116,16 @@ constexpr std::string_view kUserMetaPrefix = "user/";
 std::string be64(std::uint64_t v) {
   std::string out;
   append_be64(out, v);
+  return out;
+}
+
+// The key of transaction `index` of the block at `height` in the blocks
+// family: right after the block's own key (its header), in index order.
+std::string block_tx_key(std::uint64_t height, std::size_t index) {
+  std::string out = be64(height);
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((index >> shift) & 0xff));
+  }
   return out;
 }
 
@@ -738,7 +752,21 @@ class RocksLedger final : public Ledger {
     auto text = read(kBlocks, be64(height));
     if (!text) return std::nullopt;
     const std::string what = "block " + std::to_string(height);
-    auto b = block_from_json(parse_stored(*text, what));
+    Json j = parse_stored(*text, what);
+    if (!j.contains("txs")) {
+      // The header alone (format 4): its transactions follow it in key
+      // order. Blocks are never rewritten, so no snapshot is needed.
+      Json txs = Json::array();
+      const std::string prefix = be64(height);
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, handles_[kBlocks]));
+      for (it->Seek(slice(block_tx_key(height, 0)));
+           it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
+        txs.push_back(parse_stored(view(it->value()), what + " tx " + std::to_string(txs.size())));
+      }
+      check_iterator(*it, "reading a block's transactions");
+      j = Json{{"header", std::move(j)}, {"txs", std::move(txs)}};
+    }
+    auto b = block_from_json(j);
     if (!b) die("corrupt " + what + ": " + b.error().message);
     if (b->header.height != height)
       die("corrupt " + what + ": it says height " + std::to_string(b->header.height));
@@ -753,17 +781,28 @@ class RocksLedger final : public Ledger {
       if (!r) die("corrupt " + what + ": " + name + ": " + r.error().message);
       return *r;
     };
-    std::string_view txs = part(json_member_text(*text, "txs"), "txs");
-    auto tx_text = json_element_text(txs, index);
-    if (!tx_text && tx_text.error().code == "json_absent") return std::nullopt;
     const std::string tx_what = what + " tx " + std::to_string(index);
-    auto tx = tx_from_json(parse_stored(part(tx_text, "tx"), tx_what));
-    if (!tx) die("corrupt " + tx_what + ": " + tx.error().message);
+    auto txs = json_member_text(*text, "txs");
+    if (!txs && txs.error().code != "json_absent")
+      die("corrupt " + what + ": " + txs.error().message);
     auto header = block_header_from_json(
-        parse_stored(part(json_member_text(*text, "header"), "header"), what));
+        parse_stored(txs ? part(json_member_text(*text, "header"), "header") : *text, what));
     if (!header) die("corrupt " + what + ": " + header.error().message);
     if (header->height != height)
       die("corrupt " + what + ": it says height " + std::to_string(header->height));
+    if (index >= header->tx_count) return std::nullopt;
+    std::string tx_text;
+    if (txs) {
+      // A whole block (format 3): step over the text to the one transaction.
+      tx_text = part(json_element_text(*txs, index), "tx");
+    } else {
+      // The header alone, the transaction under its own key (format 4).
+      auto stored = read(kBlocks, block_tx_key(height, index));
+      if (!stored) die("corrupt " + tx_what + ": missing");
+      tx_text = std::move(*stored);
+    }
+    auto tx = tx_from_json(parse_stored(tx_text, tx_what));
+    if (!tx) die("corrupt " + tx_what + ": " + tx.error().message);
     return BlockTx{std::move(header).value(), std::move(tx).value()};
   }
 
@@ -837,7 +876,11 @@ class RocksLedger final : public Ledger {
       if (!s.ok()) die("WriteBatch::Put: " + s.ToString());
     };
 
-    put(kBlocks, be64(height), canonical_or_die(block_json, "block"));
+    put(kBlocks, be64(height), canonical_or_die(block_json["header"], "block header"));
+    const Json& tx_jsons = block_json["txs"];
+    for (std::size_t i = 0; i < tx_jsons.size(); ++i) {
+      put(kBlocks, block_tx_key(height, i), canonical_or_die(tx_jsons[i], "transaction"));
+    }
 
     // Every record is a log leaf, duplicates included: the log says what
     // happened to each transaction of each block, in order.

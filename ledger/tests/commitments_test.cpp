@@ -370,8 +370,7 @@ TEST_CASE("open refuses a ledger whose stored state map nodes do not give the he
     expected_message = "stores no interior state map node above depth 16";
     with_raw_ledger(dir.path(), [](rocksdb::DB& db, auto& cf) {
       const SmtNode interior = SmtNode::interior(sha256(std::string_view("left")), kSmtEmpty);
-      REQUIRE(db.Put({}, cf.at("smt"), text(SmtPosition::root().encode()),
-                     text(interior.encode()))
+      REQUIRE(db.Put({}, cf.at("smt"), text(SmtPosition::root().encode()), text(interior.encode()))
                   .ok());
     });
   }
@@ -447,6 +446,70 @@ TEST_CASE("a format-3 ledger opens, its stored upper interior nodes unread, as f
   for (const auto& [where, count] : stored_smt_nodes(dir.path())) {
     CHECK_FALSE((where.first < 16 && where.second == SmtNode::Kind::interior));
   }
+}
+
+// Format 4 stores a block as its header under BE8(height) and each
+// transaction under BE8(height) BE4(index), so that reading one transaction
+// reads it alone; format 3 stored blocks whole, and both read the same.
+TEST_CASE("blocks are stored as a header and a key per transaction; whole ones still read") {
+  TempDir dir;
+  std::vector<Transaction> txs;
+  for (std::uint64_t n = 1; n <= 7; ++n) txs.push_back(make_tx(n));
+  Block b1;
+  {
+    auto l = open_ok(dir.path());
+    Block b0 = next_block(*l, {make_tx(100)});
+    commit_ok(*l, b0, effects_for(b0));
+    b1 = next_block(*l, txs);
+    commit_ok(*l, b1, effects_for(b1));
+  }
+  auto be = [](std::uint64_t v, int bytes) {
+    std::string out;
+    for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
+      out.push_back(static_cast<char>((v >> shift) & 0xff));
+    }
+    return out;
+  };
+  std::vector<std::string> keys;
+  with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf.at("blocks")));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+    std::string header;
+    REQUIRE(db.Get({}, cf.at("blocks"), be(1, 8), &header).ok());
+    CHECK(header == b1.header.canonical());
+    std::string third;
+    REQUIRE(db.Get({}, cf.at("blocks"), be(1, 8) + be(2, 4), &third).ok());
+    CHECK(third == canonical_json(txs[2].to_json()).value());
+  });
+  std::vector<std::string> expected = {be(0, 8), be(0, 8) + be(0, 4), be(1, 8)};
+  for (std::uint64_t i = 0; i < 7; ++i) expected.push_back(be(1, 8) + be(i, 4));
+  CHECK(keys == expected);
+
+  auto reads_as_committed = [&](const Ledger& l) {
+    auto whole = l.block(1);
+    REQUIRE(whole.has_value());
+    CHECK(whole->header.canonical() == b1.header.canonical());
+    REQUIRE(whole->txs.size() == txs.size());
+    for (std::size_t i = 0; i < txs.size(); ++i) {
+      CHECK(whole->txs[i].id() == txs[i].id());
+      auto one = l.block_tx(1, i);
+      REQUIRE(one.has_value());
+      CHECK(one->tx.id() == txs[i].id());
+      CHECK(one->header.canonical() == b1.header.canonical());
+    }
+    CHECK_FALSE(l.block_tx(1, txs.size()).has_value());
+    CHECK_FALSE(l.block_tx(2, 0).has_value());
+  };
+  reads_as_committed(*open_ok(dir.path()));
+
+  // Block 1 as format 3 stored it: whole, under its height alone.
+  with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Put({}, cf.at("blocks"), be(1, 8), canonical_json(b1.to_json()).value()).ok());
+    for (std::uint64_t i = 0; i < 7; ++i) {
+      REQUIRE(db.Delete({}, cf.at("blocks"), be(1, 8) + be(i, 4)).ok());
+    }
+  });
+  reads_as_committed(*open_ok(dir.path()));
 }
 
 TEST_CASE("the commitment reads refuse what is out of range and answer an empty ledger") {
