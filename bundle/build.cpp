@@ -109,20 +109,8 @@ class Gathering {
     return &it->second;
   }
 
-  // One transaction of a block (up to 500): read out of the block's text
-  // alone the first time the block is needed, from the whole block, parsed
-  // once and kept, once a second transaction of it is.
+  // One transaction of a block (up to 500), read alone.
   std::optional<Transaction> transaction_at(std::uint64_t height, std::size_t index) {
-    auto kept = blocks_.find(height);
-    if (kept == blocks_.end() && !heights_read_.insert(height).second) {
-      auto b = ledger_.block(height);
-      if (!b) return std::nullopt;
-      kept = blocks_.emplace(height, std::move(*b)).first;
-    }
-    if (kept != blocks_.end()) {
-      if (index >= kept->second.txs.size()) return std::nullopt;
-      return kept->second.txs[index];
-    }
     auto located = ledger_.block_tx(height, index);
     if (!located) return std::nullopt;
     return std::move(located->tx);
@@ -131,8 +119,6 @@ class Gathering {
   const ledger::Ledger& ledger_;
   const std::uint64_t max_height_;
   std::vector<Hash256> pending_;
-  std::set<std::uint64_t> heights_read_;
-  std::map<std::uint64_t, Block> blocks_;
 };
 
 Json chain_json(std::vector<Json> events, const SmtProof& proof) {
@@ -204,11 +190,11 @@ Result<Json> build_bundle(const ledger::Ledger& ledger, std::string_view item_id
     }
     Json nodes = chain_json(std::move(g.node_events), proofs->lookups[k++].proof);
 
-    auto genesis_hash = ledger.block(0);
+    auto genesis_hash = ledger.block_header(0);
     if (!genesis_hash) return make_error("ledger_empty", "no genesis block");
     return Json{{"bundle", kBundleFormat},
                 {"network_id", head.network_id},
-                {"genesis_hash", genesis_hash->header.prev_hash.hex()},
+                {"genesis_hash", genesis_hash->prev_hash.hex()},
                 {"item_id", item_id},
                 {"signed_head", signed_head->to_json()},
                 {"item", std::move(item)},

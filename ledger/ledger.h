@@ -183,6 +183,9 @@ class Ledger {
   // committed transaction needs (a block holds up to 500 by default). nullopt
   // if there is no such block or it has fewer transactions.
   virtual std::optional<BlockTx> block_tx(std::uint64_t height, std::size_t index) const = 0;
+  // The header of the block at `height` alone (one small read), or nullopt
+  // if there is no such block.
+  virtual std::optional<BlockHeader> block_header(std::uint64_t height) const = 0;
   // The results hash of the block at `height` (what height+1's header commits to).
   virtual std::optional<Hash256> results_hash(std::uint64_t height) const = 0;
 

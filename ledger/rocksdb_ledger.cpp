@@ -1,9 +1,12 @@
 // The RocksDB implementation of Ledger. Key layout and guarantees: README.md.
 //
-// Atomicity for readers. Every public read is exactly one Get or one
-// iterator. RocksDB gives each of them a single sequence number to read at,
-// and it publishes a WriteBatch's sequence numbers only after the whole batch
-// is in the memtable (true with the default DBOptions: unordered_write and
+// Atomicity for readers. Every public read is one Get or one iterator,
+// except block() (a Get of the header, then an iterator over the block's
+// transactions) and block_tx() (two Gets), which read records that are
+// written in one batch with the header and never rewritten. RocksDB gives
+// each Get or iterator a single sequence number to read at, and it publishes
+// a WriteBatch's sequence numbers only after the whole batch is in the
+// memtable (true with the default DBOptions: unordered_write and
 // two_write_queues off, which we never change). Since commit_block() writes a
 // block and all of its effects in one batch, any single read sees either all
 // of a block or none of it, with no explicit snapshot. A caller that makes
@@ -773,37 +776,33 @@ class RocksLedger final : public Ledger {
     return std::move(b).value();
   }
 
+  std::optional<BlockHeader> block_header(std::uint64_t height) const override {
+    auto text = read(kBlocks, be64(height));
+    if (!text) return std::nullopt;
+    return header_of(*text, height).header;
+  }
+
   std::optional<BlockTx> block_tx(std::uint64_t height, std::size_t index) const override {
     auto text = read(kBlocks, be64(height));
     if (!text) return std::nullopt;
-    const std::string what = "block " + std::to_string(height);
-    auto part = [&](Result<std::string_view> r, const std::string& name) {
-      if (!r) die("corrupt " + what + ": " + name + ": " + r.error().message);
-      return *r;
-    };
-    const std::string tx_what = what + " tx " + std::to_string(index);
-    auto txs = json_member_text(*text, "txs");
-    if (!txs && txs.error().code != "json_absent")
-      die("corrupt " + what + ": " + txs.error().message);
-    auto header = block_header_from_json(
-        parse_stored(txs ? part(json_member_text(*text, "header"), "header") : *text, what));
-    if (!header) die("corrupt " + what + ": " + header.error().message);
-    if (header->height != height)
-      die("corrupt " + what + ": it says height " + std::to_string(header->height));
-    if (index >= header->tx_count) return std::nullopt;
+    StoredHeader stored = header_of(*text, height);
+    if (index >= stored.header.tx_count) return std::nullopt;
+    const std::string tx_what = "block " + std::to_string(height) + " tx " + std::to_string(index);
     std::string tx_text;
-    if (txs) {
+    if (stored.whole_txs) {
       // A whole block (format 3): step over the text to the one transaction.
-      tx_text = part(json_element_text(*txs, index), "tx");
+      auto one = json_element_text(*stored.whole_txs, index);
+      if (!one) die("corrupt " + tx_what + ": " + one.error().message);
+      tx_text = *one;
     } else {
-      // The header alone, the transaction under its own key (format 4).
-      auto stored = read(kBlocks, block_tx_key(height, index));
-      if (!stored) die("corrupt " + tx_what + ": missing");
-      tx_text = std::move(*stored);
+      // The transaction under its own key (format 4).
+      auto own = read(kBlocks, block_tx_key(height, index));
+      if (!own) die("corrupt " + tx_what + ": missing");
+      tx_text = std::move(*own);
     }
     auto tx = tx_from_json(parse_stored(tx_text, tx_what));
     if (!tx) die("corrupt " + tx_what + ": " + tx.error().message);
-    return BlockTx{std::move(header).value(), std::move(tx).value()};
+    return BlockTx{std::move(stored.header), std::move(tx).value()};
   }
 
   std::optional<Hash256> results_hash(std::uint64_t height) const override {
@@ -1436,6 +1435,34 @@ class RocksLedger final : public Ledger {
   }
 
  private:
+  // What the record under a block's key holds: its header, and, for a block
+  // stored whole (format 3), where the text of its transactions is (a view
+  // into the text given).
+  struct StoredHeader {
+    BlockHeader header;
+    std::optional<std::string_view> whole_txs;
+  };
+  static StoredHeader header_of(std::string_view text, std::uint64_t height) {
+    const std::string what = "block " + std::to_string(height);
+    StoredHeader out;
+    std::string_view header_text = text;
+    auto txs = json_member_text(text, "txs");
+    if (txs) {
+      out.whole_txs = *txs;
+      auto part = json_member_text(text, "header");
+      if (!part) die("corrupt " + what + ": header: " + part.error().message);
+      header_text = *part;
+    } else if (txs.error().code != "json_absent") {
+      die("corrupt " + what + ": " + txs.error().message);
+    }
+    auto header = block_header_from_json(parse_stored(header_text, what));
+    if (!header) die("corrupt " + what + ": " + header.error().message);
+    if (header->height != height)
+      die("corrupt " + what + ": it says height " + std::to_string(header->height));
+    out.header = std::move(header).value();
+    return out;
+  }
+
   // The smallest string greater than every string starting with prefix;
   // false when there is none (empty, or all 0xff bytes).
   static bool prefix_successor(std::string_view prefix, std::string& out) {

@@ -52,11 +52,11 @@ std::optional<HeadStatement> HeadSigner::statement(std::uint64_t height) const {
     s.state_root = head->state_root;
     return s;
   }
-  auto block = ledger_.block(height);
+  auto header = ledger_.block_header(height);
   auto results = ledger_.results_hash(height);
   auto roots = ledger_.roots(height);
-  if (!block || !results || !roots) return std::nullopt;
-  s.block_hash = block->header.hash();
+  if (!header || !results || !roots) return std::nullopt;
+  s.block_hash = header->hash();
   s.results_hash = *results;
   s.log_size = roots->log_size;
   s.log_root = roots->log_root;

@@ -126,8 +126,8 @@ Result<std::unique_ptr<RaftOrderer>> RaftOrderer::open(
   tc.listen_host = self->address.host;
   tc.listen_port = self->address.port;
   tc.tls = config.raft.tls;
-  auto transport =
-      Transport::create(tc, [raw = o.get()](PeerId from, Bytes f) { raw->on_frame(from, std::move(f)); });
+  auto transport = Transport::create(
+      tc, [raw = o.get()](PeerId from, Bytes f) { raw->on_frame(from, std::move(f)); });
   if (!transport) return transport.error();
   o->transport_ = std::move(transport).value();
   for (const auto& p : config.raft.peers) {
@@ -155,8 +155,8 @@ RaftOrderer::RaftOrderer(const NodeConfig& config, std::string network_id,
   rc.learners = ids_of(config_.raft, true);
   rc.election_ticks = config_.raft.election_ticks;
   rc.heartbeat_ticks = config_.raft.heartbeat_ticks;
-  rc.entry_bytes_max = std::max<std::uint64_t>(rc.entry_bytes_max,
-                                               config_.block.bytes_max * 2 + kEntryBytesSlack);
+  rc.entry_bytes_max =
+      std::max<std::uint64_t>(rc.entry_bytes_max, config_.block.bytes_max * 2 + kEntryBytesSlack);
   rc.msg_bytes_max = std::max(rc.msg_bytes_max, rc.entry_bytes_max);
   rc.uncommitted_bytes_max = config_.raft.uncommitted_bytes_max;
   // Every block before the snapshot is in the ledger; entries after it are
@@ -320,7 +320,8 @@ Status RaftOrderer::read_barrier(std::chrono::milliseconds timeout) {
   });
   ReadWait w = reads_[id];
   reads_.erase(id);
-  if (w.failed) return make_error("no_leader", "no leader is known to confirm the read; retry shortly");
+  if (w.failed)
+    return make_error("no_leader", "no leader is known to confirm the read; retry shortly");
   if (!done || w.index == 0 || !running_) {
     return make_error("timeout", "the leader did not confirm the read in time");
   }
@@ -462,7 +463,8 @@ void RaftOrderer::run() {
         if (auto at = mempool_.ready_at(config_.block)) wake = std::min(wake, *at);
       }
       in_cv_.wait_until(lock, wake, [&] {
-        return stopping_ || kick_ || transfer_requested_ || !inbox_.empty() || !read_requests_.empty();
+        return stopping_ || kick_ || transfer_requested_ || !inbox_.empty() ||
+               !read_requests_.empty();
       });
       if (stopping_) break;
       kick_ = false;
@@ -543,7 +545,8 @@ bool RaftOrderer::handle_ready() {
   };
   send(true);
   persist(rd);
-  if (rd.snapshot && rd.snapshot->meta.index > ledger_applied()) set_applied(rd.snapshot->meta.index);
+  if (rd.snapshot && rd.snapshot->meta.index > ledger_applied())
+    set_applied(rd.snapshot->meta.index);
   send(false);
   // Not moved out: advance() counts the committed payloads' bytes (the
   // leader's uncommitted_bytes_max); moved, they would never count as committed.
@@ -669,8 +672,8 @@ void RaftOrderer::apply_entry(ApplyJob job) {
     auto j = parse_json_strict(text_of(cc->context));
     if (j && j->is_object() && (*j)["host"].is_string() && (*j)["port"].is_number_integer() &&
         cc->node != config_.raft.id) {
-      transport_->set_peer(cc->node, PeerAddress{(*j)["host"].get<std::string>(),
-                                                  (*j)["port"].get<int>()});
+      transport_->set_peer(cc->node,
+                           PeerAddress{(*j)["host"].get<std::string>(), (*j)["port"].get<int>()});
       if ((*j)["name"].is_string()) {
         std::lock_guard lock(status_mu_);
         names_[cc->node] = (*j)["name"].get<std::string>();
@@ -692,27 +695,25 @@ void RaftOrderer::apply_entry(ApplyJob job) {
   auto head = ledger_.head();
   if (h.height <= head->height) {
     // Applied before a restart (the ledger is ahead of the Raft snapshot).
-    auto stored = ledger_.block(h.height);
-    if (!stored || stored->header.hash() != h.hash()) {
+    auto stored = ledger_.block_header(h.height);
+    if (!stored || stored->hash() != h.hash()) {
       log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                     ": a stale block for height " + std::to_string(h.height));
     }
     return;
   }
   if (auto why = check_extends(network_id_, h, *head); why == "chain") {
-    log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
-                                  ": block " + std::to_string(h.height) +
-                                  " does not extend the ledger head");
+    log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) + ": block " +
+                                  std::to_string(h.height) + " does not extend the ledger head");
     return;
   } else if (why) {
-    fatal(config_.node_id, "block " + std::to_string(h.height) + " from " + h.proposer +
-                               " names results " + h.prev_results_hash.hex() + ", log " +
-                               std::to_string(h.prev_log_size) + "/" + h.prev_log_root.hex() +
-                               ", state " + h.prev_state_root.hex() + " for block " +
-                               std::to_string(head->height) + "; this node computed " +
-                               head->results_hash.hex() + ", " + std::to_string(head->log_size) +
-                               "/" + head->log_root.hex() + ", " + head->state_root.hex() +
-                               ": this node's state has diverged");
+    fatal(config_.node_id,
+          "block " + std::to_string(h.height) + " from " + h.proposer + " names results " +
+              h.prev_results_hash.hex() + ", log " + std::to_string(h.prev_log_size) + "/" +
+              h.prev_log_root.hex() + ", state " + h.prev_state_root.hex() + " for block " +
+              std::to_string(head->height) + "; this node computed " + head->results_hash.hex() +
+              ", " + std::to_string(head->log_size) + "/" + head->log_root.hex() + ", " +
+              head->state_root.hex() + ": this node's state has diverged");
   }
   applier_.apply(*block, ids);
   mempool_.forget(ids);
@@ -721,7 +722,8 @@ void RaftOrderer::apply_entry(ApplyJob job) {
 }
 
 void RaftOrderer::sync_ledger() {
-  if (auto s = ledger_.sync(); !s) fatal(config_.node_id, "cannot sync the ledger: " + s.error().message);
+  if (auto s = ledger_.sync(); !s)
+    fatal(config_.node_id, "cannot sync the ledger: " + s.error().message);
 }
 
 bool RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
@@ -738,8 +740,8 @@ bool RaftOrderer::install_snapshot(const consensus::Snapshot& snap) {
       return false;
     }
   }
-  auto at = ledger_.block(point->height);
-  if (!at || at->header.hash() != point->block_hash) {
+  auto at = ledger_.block_header(point->height);
+  if (!at || at->hash() != point->block_hash) {
     fatal(config_.node_id, "the ledger's block " + std::to_string(point->height) +
                                " differs from the snapshot's: this node's ledger has diverged");
   }
@@ -755,7 +757,7 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
   std::size_t next_peer = 0;
   for (int attempt = 0; attempt < kBlockFetchAttemptsMax; ++attempt) {
     auto head = ledger_.head();
-    if (head->height >= height) return ledger_.block(height)->header.hash() == block_hash;
+    if (head->height >= height) return ledger_.block_header(height)->hash() == block_hash;
     PeerId peer = raft_->leader() != consensus::kNoNode && raft_->leader() != config_.raft.id
                       ? raft_->leader()
                       : peers[next_peer++ % peers.size()];
@@ -794,8 +796,8 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
 bool RaftOrderer::can_propose() const {
   // The next block names the previous one's hash and results: wait until
   // everything in the log (this term's no-op included) is applied.
-  return raft_->role() == Role::leader && ledger_applied() >= raft_->last_index() &&
-         !proposed_ && Clock::now() >= transfer_until_;
+  return raft_->role() == Role::leader && ledger_applied() >= raft_->last_index() && !proposed_ &&
+         Clock::now() >= transfer_until_;
 }
 
 void RaftOrderer::maybe_propose_block() {
@@ -908,7 +910,8 @@ void RaftOrderer::forward_pending() {
     // timed out) and send again what has waited too long (a dropped frame, a
     // leader that was busy).
     next_scan_ = now + std::chrono::seconds(1);
-    std::erase_if(forwarded_, [&](const auto& kv) { return now - kv.second.since > kForwardedKeep; });
+    std::erase_if(forwarded_,
+                  [&](const auto& kv) { return now - kv.second.since > kForwardedKeep; });
     for (const auto& [id, f] : forwarded_) {
       if (now - f.last_sent > kForwardedResend) unsent_.push_back(id);
     }
@@ -949,9 +952,12 @@ void RaftOrderer::publish_status() {
   s.learners = raft_->conf_state().learners.size();
   std::lock_guard lock(status_mu_);
   if (consensus::NodeId lead = raft_->leader(); lead != consensus::kNoNode) {
-    if (const RaftPeer* p = config_.raft.peer(lead)) s.leader = p->name;
-    else if (auto it = names_.find(lead); it != names_.end()) s.leader = it->second;
-    else s.leader = "node-" + std::to_string(lead);
+    if (const RaftPeer* p = config_.raft.peer(lead))
+      s.leader = p->name;
+    else if (auto it = names_.find(lead); it != names_.end())
+      s.leader = it->second;
+    else
+      s.leader = "node-" + std::to_string(lead);
   }
   status_ = std::move(s);
 }

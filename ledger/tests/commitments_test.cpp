@@ -455,13 +455,16 @@ TEST_CASE("blocks are stored as a header and a key per transaction; whole ones s
   TempDir dir;
   std::vector<Transaction> txs;
   for (std::uint64_t n = 1; n <= 7; ++n) txs.push_back(make_tx(n));
-  Block b1;
+  std::vector<Block> blocks;
   {
     auto l = open_ok(dir.path());
-    Block b0 = next_block(*l, {make_tx(100)});
-    commit_ok(*l, b0, effects_for(b0));
-    b1 = next_block(*l, txs);
-    commit_ok(*l, b1, effects_for(b1));
+    // Block 2 is empty; block 3 follows block 1's transactions in key order.
+    for (std::vector<Transaction> b :
+         {std::vector<Transaction>{make_tx(100)}, txs, std::vector<Transaction>{},
+          std::vector<Transaction>{make_tx(200), make_tx(201)}}) {
+      blocks.push_back(next_block(*l, std::move(b)));
+      commit_ok(*l, blocks.back(), effects_for(blocks.back()));
+    }
   }
   auto be = [](std::uint64_t v, int bytes) {
     std::string out;
@@ -476,37 +479,52 @@ TEST_CASE("blocks are stored as a header and a key per transaction; whole ones s
     for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
     std::string header;
     REQUIRE(db.Get({}, cf.at("blocks"), be(1, 8), &header).ok());
-    CHECK(header == b1.header.canonical());
+    CHECK(header == blocks[1].header.canonical());
     std::string third;
     REQUIRE(db.Get({}, cf.at("blocks"), be(1, 8) + be(2, 4), &third).ok());
     CHECK(third == canonical_json(txs[2].to_json()).value());
   });
-  std::vector<std::string> expected = {be(0, 8), be(0, 8) + be(0, 4), be(1, 8)};
-  for (std::uint64_t i = 0; i < 7; ++i) expected.push_back(be(1, 8) + be(i, 4));
+  std::vector<std::string> expected;
+  for (std::uint64_t h = 0; h < blocks.size(); ++h) {
+    expected.push_back(be(h, 8));
+    for (std::uint64_t i = 0; i < blocks[h].txs.size(); ++i)
+      expected.push_back(be(h, 8) + be(i, 4));
+  }
   CHECK(keys == expected);
 
   auto reads_as_committed = [&](const Ledger& l) {
-    auto whole = l.block(1);
-    REQUIRE(whole.has_value());
-    CHECK(whole->header.canonical() == b1.header.canonical());
-    REQUIRE(whole->txs.size() == txs.size());
-    for (std::size_t i = 0; i < txs.size(); ++i) {
-      CHECK(whole->txs[i].id() == txs[i].id());
-      auto one = l.block_tx(1, i);
-      REQUIRE(one.has_value());
-      CHECK(one->tx.id() == txs[i].id());
-      CHECK(one->header.canonical() == b1.header.canonical());
+    for (std::uint64_t h = 0; h < blocks.size(); ++h) {
+      CAPTURE(h);
+      const Block& b = blocks[h];
+      auto whole = l.block(h);
+      REQUIRE(whole.has_value());
+      CHECK(whole->header.canonical() == b.header.canonical());
+      CHECK(l.block_header(h)->canonical() == b.header.canonical());
+      REQUIRE(whole->txs.size() == b.txs.size());
+      for (std::size_t i = 0; i < b.txs.size(); ++i) {
+        CHECK(whole->txs[i].id() == b.txs[i].id());
+        auto one = l.block_tx(h, i);
+        REQUIRE(one.has_value());
+        CHECK(one->tx.id() == b.txs[i].id());
+        CHECK(one->header.canonical() == b.header.canonical());
+      }
+      CHECK_FALSE(l.block_tx(h, b.txs.size()).has_value());
     }
-    CHECK_FALSE(l.block_tx(1, txs.size()).has_value());
-    CHECK_FALSE(l.block_tx(2, 0).has_value());
+    CHECK_FALSE(l.block(blocks.size()).has_value());
+    CHECK_FALSE(l.block_header(blocks.size()).has_value());
+    CHECK_FALSE(l.block_tx(blocks.size(), 0).has_value());
   };
   reads_as_committed(*open_ok(dir.path()));
 
-  // Block 1 as format 3 stored it: whole, under its height alone.
+  // Blocks 1 and 2 (empty) as format 3 stored them: whole, under their
+  // height alone.
   with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
-    REQUIRE(db.Put({}, cf.at("blocks"), be(1, 8), canonical_json(b1.to_json()).value()).ok());
-    for (std::uint64_t i = 0; i < 7; ++i) {
-      REQUIRE(db.Delete({}, cf.at("blocks"), be(1, 8) + be(i, 4)).ok());
+    for (std::uint64_t h : {1, 2}) {
+      REQUIRE(
+          db.Put({}, cf.at("blocks"), be(h, 8), canonical_json(blocks[h].to_json()).value()).ok());
+      for (std::uint64_t i = 0; i < blocks[h].txs.size(); ++i) {
+        REQUIRE(db.Delete({}, cf.at("blocks"), be(h, 8) + be(i, 4)).ok());
+      }
     }
   });
   reads_as_committed(*open_ok(dir.path()));
