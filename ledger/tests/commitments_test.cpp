@@ -321,6 +321,14 @@ class KeyWriter {
   std::map<std::string, std::uint64_t> seqs_;
 };
 
+// A closed ledger whose state map holds 600 keys (leaves near depth 10).
+struct SmallMap {
+  TempDir dir;
+  CommitmentModel model;
+  KeyWriter writer{model};
+  SmallMap() { writer.commit(*open_ok(dir.path()), 0, 600, 1); }
+};
+
 }  // namespace
 
 // Since format 4 the state map's interior nodes above depth 16 are kept in
@@ -357,13 +365,8 @@ TEST_CASE("state roots agree with the model across reopening; the map's top is n
 }
 
 TEST_CASE("open refuses a ledger whose stored state map nodes do not give the head's root") {
-  TempDir dir;
-  CommitmentModel model;
-  KeyWriter writer(model);
-  {
-    auto l = open_ok(dir.path());
-    writer.commit(*l, 0, 600, 1);
-  }
+  SmallMap ledger;
+  auto& [dir, model, writer] = ledger;
   std::string expected_format = "custos-ledger/4";
   std::string expected_message = "the state map's stored nodes";
   SUBCASE("an interior node above depth 16, which format 4 never stores") {
@@ -413,18 +416,13 @@ TEST_CASE("open refuses a ledger whose stored state map nodes do not give the he
 }
 
 // A format-3 build stored every interior node of the state map; format 4
-// reads such a ledger the same way (the upper interior nodes skipped:
-// after a format-4 commit they are stale) and stamps it format 4, which a
-// format-3 build refuses. Here the stored upper nodes are garbage, so that
-// reading any of them would show.
+// reads such a ledger the same way, skipping the upper interior nodes, and
+// once the top rebuilt without them checks out, deletes them and stamps it
+// format 4, which a format-3 build refuses. Here the stored upper nodes are
+// garbage, so that reading any of them would show.
 TEST_CASE("a format-3 ledger opens, its stored upper interior nodes unread, as format 4") {
-  TempDir dir;
-  CommitmentModel model;
-  KeyWriter writer(model);
-  {
-    auto l = open_ok(dir.path());
-    writer.commit(*l, 0, 600, 1);
-  }
+  SmallMap ledger;
+  auto& [dir, model, writer] = ledger;
   const SmtNode garbage = SmtNode::interior(sha256(std::string_view("left")), kSmtEmpty);
   with_raw_ledger(dir.path(), [&](rocksdb::DB& db, auto& cf) {
     REQUIRE(db.Put({}, cf.at("meta"), "format", "custos-ledger/3").ok());
