@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <set>
 
 #include "bundle/bundle.h"
 #include "chaincode/custody.h"

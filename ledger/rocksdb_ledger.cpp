@@ -513,21 +513,6 @@ class RocksSmtStore final : public SmtStore {
   rocksdb::ReadOptions ro_;
 };
 
-// The state map: the top from an SmtTop (the latest, or paths copied out of
-// it), the rest from RocksDB.
-class CachedSmtStore final : public SmtStore {
- public:
-  CachedSmtStore(const SmtTop& top, const SmtStore& rest) : top_(top), rest_(rest) {}
-  Result<std::optional<SmtNode>> get_node(const SmtPosition& pos) const override {
-    if (auto cached = top_.find(pos)) return *cached;
-    return rest_.get_node(pos);
-  }
-
- private:
-  const SmtTop& top_;
-  const SmtStore& rest_;
-};
-
 // A RocksDB snapshot released on scope exit.
 class ScopedSnapshot {
  public:
@@ -976,7 +961,7 @@ class RocksLedger final : public Ledger {
       changes.reserve(history_heads.size());
       for (const auto& [key, value] : history_heads) changes.push_back({key, value});
       RocksSmtStore rocks_smt(*db_, handles_[kSmt]);
-      auto update = smt_update(CachedSmtStore(smt_top_, rocks_smt), changes);
+      auto update = smt_update(TopOverStore(smt_top_, rocks_smt), changes);
       // Keys were checked above and the store is ours: any error is damage
       // or a bug, and committing a wrong root would be worse than stopping.
       if (!update) {
@@ -1105,7 +1090,7 @@ class RocksLedger final : public Ledger {
       std::this_thread::yield();
     }
     RocksSmtStore rocks(*db_, handles_[kSmt], snapshot->read_options());
-    CachedSmtStore store(paths, rocks);
+    TopOverStore store(paths, rocks);
     StateProofs out{h->height, h->state_root, {}};
     for (const std::string& key : history_keys) {
       auto lookup = smt_prove(store, key);

@@ -89,4 +89,20 @@ class SmtTop {
   std::unordered_map<SmtPosition, SmtNode, SmtPositionHasher> nodes_;
 };
 
+// The state map as the ledger holds it: nodes down to kSmtTopDepth from an
+// SmtTop (the latest top, or paths copied out of it), deeper ones from
+// `rest` (the stored nodes).
+class TopOverStore final : public SmtStore {
+ public:
+  TopOverStore(const SmtTop& top, const SmtStore& rest) : top_(top), rest_(rest) {}
+  [[nodiscard]] Result<std::optional<SmtNode>> get_node(const SmtPosition& pos) const override {
+    if (auto hit = top_.find(pos)) return *hit;
+    return rest_.get_node(pos);
+  }
+
+ private:
+  const SmtTop& top_;
+  const SmtStore& rest_;
+};
+
 }  // namespace custos::ledger

@@ -41,17 +41,6 @@ struct Stored final : SmtStore {
   }
 };
 
-// The top first, the stored nodes below it.
-struct TopOverStored final : SmtStore {
-  const SmtTop& top;
-  const SmtStore& rest;
-  TopOverStored(const SmtTop& t, const SmtStore& r) : top(t), rest(r) {}
-  Result<std::optional<SmtNode>> get_node(const SmtPosition& pos) const override {
-    if (auto hit = top.find(pos)) return *hit;
-    return rest.get_node(pos);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("the top with the stored nodes is the whole tree, through inserts and removals") {
@@ -89,7 +78,7 @@ TEST_CASE("the top with the stored nodes is the whole tree, through inserts and 
         model.erase(key);
       }
     }
-    auto update = smt_update(TopOverStored(top, stored), list);
+    auto update = smt_update(TopOverStore(top, stored), list);
     REQUIRE(update.ok());
     auto expected = smt_update(full, list);
     REQUIRE(expected.ok());
@@ -141,7 +130,7 @@ TEST_CASE("the top with the stored nodes is the whole tree, through inserts and 
       std::string key = "item/K-" + std::to_string(rng() % (kKeys + 100));
       SmtTop paths;
       top.copy_path(smt_key_hash(key), paths);
-      auto lookup = smt_prove(TopOverStored(paths, stored), key);
+      auto lookup = smt_prove(TopOverStore(paths, stored), key);
       REQUIRE(lookup.ok());
       auto want = model.find(key);
       CHECK(lookup->value == (want == model.end() ? std::nullopt : std::optional(want->second)));
@@ -162,7 +151,7 @@ TEST_CASE("a rebuild refuses stored nodes that are no canonical tree or give ano
   for (int k = 0; k < 50; ++k) {
     list.push_back({"item/K-" + std::to_string(k), sha256(std::string_view(std::to_string(k)))});
   }
-  auto update = smt_update(TopOverStored(top, stored), list);
+  auto update = smt_update(TopOverStore(top, stored), list);
   REQUIRE(update.ok());
   top.stage(
       update->writes,
