@@ -78,6 +78,9 @@ bool Registry::verify(SignatureUse use, const TxSignature& s, const Hash256& tx_
 
 void Registry::verify_ahead(const std::vector<Transaction>& txs, const std::vector<Hash256>& ids,
                             unsigned threads) const {
+  // hardware_concurrency() reads /sys on every call.
+  static const unsigned kCores = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = kCores;
   std::vector<SignatureCheck> checks;
   for (std::size_t i = 0; i < txs.size(); ++i) {
     for (const auto& s : txs[i].signatures) {
@@ -226,9 +229,7 @@ ledger::BlockEffects execute_block(const ledger::Ledger& ledger, const Registry&
   OverlayState state(ledger);
   ledger::BlockEffects effects;
   std::set<Hash256> seen;
-  // hardware_concurrency() reads /sys on every call.
-  static const unsigned kThreads = std::max(1u, std::thread::hardware_concurrency());
-  registry.verify_ahead(block.txs, ids, kThreads);
+  registry.verify_ahead(block.txs, ids);
   for (std::size_t i = 0; i < block.txs.size(); ++i) {
     const Transaction& tx = block.txs[i];
     const Hash256& id = ids[i];

@@ -70,9 +70,9 @@ class Registry {
   // Verifies, across `threads` threads, the signatures of these
   // transactions (ids[i] is txs[i].id()) that are not remembered already,
   // and remembers them: a block's signatures before it executes one
-  // transaction at a time.
+  // transaction at a time. threads == 0: one per core.
   void verify_ahead(const std::vector<Transaction>& txs, const std::vector<Hash256>& ids,
-                    unsigned threads) const;
+                    unsigned threads = 0) const;
 
  private:
   enum class SignatureUse { kAdmit, kExecute, kCheck };

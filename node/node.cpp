@@ -266,6 +266,10 @@ std::uint64_t micros_since(std::chrono::steady_clock::time_point& from) {
 
 }  // namespace
 
+void Node::prepare(const Block& block, const std::vector<Hash256>& tx_ids) {
+  registry_.verify_ahead(block.txs, tx_ids);
+}
+
 void Node::apply(const Block& block, const std::vector<Hash256>& tx_ids) {
   auto t = std::chrono::steady_clock::now();
   ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block, tx_ids);

@@ -85,6 +85,8 @@ class Node : public BlockApplier {
   // BlockApplier: execute and commit. A block that cannot be committed stops
   // the process: a peer must never run on with a state it could not persist.
   void apply(const Block& block, const std::vector<Hash256>& tx_ids) override;
+  // BlockApplier: verifies the block's signatures this node has not seen.
+  void prepare(const Block& block, const std::vector<Hash256>& tx_ids) override;
 
   const ledger::Ledger& ledger() const { return *ledger_; }
   const Genesis& genesis() const { return genesis_; }

@@ -25,6 +25,14 @@ class BlockApplier {
   virtual ~BlockApplier() = default;
   // tx_ids[i] is block.txs[i].id(), which the caller has computed already.
   virtual void apply(const Block& block, const std::vector<Hash256>& tx_ids) = 0;
+  // Work that may be done for a block before it is committed, on any thread
+  // and at most once: verifying and remembering its signatures, so that
+  // apply() need not. A block prepared is not necessarily applied (a new
+  // leader may overwrite its log entry). Thread-safe.
+  virtual void prepare(const Block& block, const std::vector<Hash256>& tx_ids) {
+    (void)block;
+    (void)tx_ids;
+  }
 };
 
 // The block after `head`: its header names the head's hash, results hash and

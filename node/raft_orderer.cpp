@@ -44,6 +44,9 @@ constexpr std::size_t kBlockReplyBytesMax = 8 << 20;
 constexpr auto kBlockReplyWait = std::chrono::seconds(2);
 constexpr int kBlockFetchAttemptsMax = 300;
 constexpr std::uint64_t kEntryBytesSlack = 64 << 10;  // block JSON beyond the mempool's estimate
+// How long the apply thread waits for the prepare thread to finish a block
+// before decoding it itself (the prepare thread is behind on a backlog).
+constexpr auto kPreparedWait = std::chrono::milliseconds(500);
 
 Bytes frame(FrameKind kind, std::string_view body) {
   Bytes out;
@@ -233,6 +236,7 @@ void RaftOrderer::stop() {
   if (!running_) {
     if (transport_) transport_->stop();
     worker_.stop();
+    preparer_.stop();
     return;
   }
   // A leader that stops cleanly hands over first, so the network does not
@@ -273,6 +277,7 @@ void RaftOrderer::stop() {
   sync_ledger();
   transport_->stop();
   worker_.stop();
+  preparer_.stop();
   {
     std::lock_guard lock(status_mu_);
     status_.role = "stopped";
@@ -544,6 +549,11 @@ bool RaftOrderer::handle_ready() {
     }
   };
   send(true);
+  // A follower's new entries are the leader's blocks: decoded and their
+  // signatures verified on the prepare thread while this one writes them.
+  if (raft_->role() != consensus::Role::leader) {
+    for (const Entry& e : rd.entries) prepare_entry(e);
+  }
   persist(rd);
   if (rd.snapshot && rd.snapshot->meta.index > ledger_applied())
     set_applied(rd.snapshot->meta.index);
@@ -659,6 +669,22 @@ void RaftOrderer::set_applied(std::uint64_t index) {
   in_cv_.notify_one();
 }
 
+void RaftOrderer::prepare_entry(const Entry& entry) {
+  if (entry.type != EntryType::normal || entry.payload.empty()) return;
+  const std::uint64_t index = entry.index;
+  const std::uint64_t term = entry.term;
+  // Full: the apply thread decodes the block itself, as it would without.
+  if (!prepared_.begin(index, term)) return;
+  bool posted = preparer_.post([this, index, term, payload = entry.payload] {
+    std::vector<Hash256> ids;
+    auto block = decode_block(payload, ids);
+    if (!block) return prepared_.finish(index, term, std::nullopt);
+    applier_.prepare(*block, ids);
+    prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block).value(), std::move(ids)});
+  });
+  if (!posted) prepared_.cancel(index, term);
+}
+
 void RaftOrderer::apply_entry(ApplyJob job) {
   const Entry& entry = job.entry;
   if (entry.type == EntryType::conf_change) {
@@ -682,10 +708,16 @@ void RaftOrderer::apply_entry(ApplyJob job) {
     return;
   }
   if (entry.type != EntryType::normal) return;
-  const bool own = job.own_block.has_value();
   std::vector<Hash256> ids = std::move(job.own_ids);
+  std::optional<Block> ready = std::move(job.own_block);
+  if (!ready) {
+    if (auto prepared = prepared_.take(entry.index, entry.term, kPreparedWait)) {
+      ready = std::move(prepared->block);
+      ids = std::move(prepared->ids);
+    }
+  }
   Result<Block> block =
-      own ? Result<Block>(std::move(*job.own_block)) : decode_block(entry.payload, ids);
+      ready ? Result<Block>(std::move(*ready)) : decode_block(entry.payload, ids);
   if (!block) {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                   ": not a block: " + block.error().message);

@@ -48,6 +48,7 @@
 #include "node/config.h"
 #include "node/mempool.h"
 #include "node/orderer.h"
+#include "node/prepared_blocks.h"
 #include "node/raft_storage.h"
 #include "node/transport.h"
 #include "node/worker.h"
@@ -61,6 +62,8 @@ class RaftOrderer : public Orderer {
   static constexpr std::size_t kWorkerJobsMax = 50'000;
   // Committed log entries waiting for the apply thread.
   static constexpr std::size_t kApplyJobsMax = 16;
+  // Blocks received from the leader and prepared ahead of their commit.
+  static constexpr std::size_t kPreparedMax = 64;
 
   // What the orderer needs from its node besides applying blocks: admission
   // of a transaction forwarded by another peer (the leader admits it anew).
@@ -126,6 +129,11 @@ class RaftOrderer : public Orderer {
   bool drain_applies();
   void run_applies();  // the apply thread
   void apply_entry(ApplyJob job);
+  // Consensus thread, follower: has the prepare thread decode a block just
+  // received from the leader and verify its signatures, while the entry is
+  // written and committed.
+  void prepare_entry(const consensus::Entry& entry);
+
   // The index of the last log entry the ledger has applied.
   std::uint64_t ledger_applied() const { return applied_index_.load(); }
   void set_applied(std::uint64_t index);
@@ -235,6 +243,11 @@ class RaftOrderer : public Orderer {
   // Admission of forwarded transactions and serving blocks to peers: slow
   // jobs kept off the transport and consensus threads.
   Worker worker_{kWorkerJobsMax};
+
+  // Blocks a follower received from the leader, decoded and their
+  // signatures verified by the prepare thread ahead of the apply thread.
+  PreparedBlocks prepared_{kPreparedMax};
+  Worker preparer_{kPreparedMax, "custos-prepare"};
 
   std::thread thread_;
   std::atomic<bool> running_{false};

@@ -23,9 +23,10 @@ inline void name_this_thread(const char* name) {
 
 class Worker {
  public:
-  explicit Worker(std::size_t jobs_max)
-      : jobs_max_(jobs_max), thread_([this] {
-          name_this_thread("custos-worker");
+  // `name`: the thread's, at most 15 characters.
+  explicit Worker(std::size_t jobs_max, const char* name = "custos-worker")
+      : jobs_max_(jobs_max), thread_([this, name] {
+          name_this_thread(name);
           run();
         }) {}
   Worker(const Worker&) = delete;

@@ -1,0 +1,100 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "node/prepared_blocks.h"
+
+using namespace custos;
+using namespace custos::node;
+using std::chrono::milliseconds;
+
+namespace {
+
+// A block told apart by its height.
+PreparedBlocks::Ready block_at(std::uint64_t height) {
+  PreparedBlocks::Ready r;
+  r.block.header.height = height;
+  r.ids.push_back(Hash256{});
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a prepared block is taken once, for its own index and term only") {
+  PreparedBlocks prepared(8);
+  REQUIRE(prepared.begin(5, 2));
+  prepared.finish(5, 2, block_at(50));
+  SUBCASE("its own entry") {
+    auto got = prepared.take(5, 2, milliseconds(0));
+    REQUIRE(got);
+    CHECK(got->block.header.height == 50);
+    CHECK(got->ids.size() == 1);
+    CHECK_FALSE(prepared.take(5, 2, milliseconds(0)));  // taken once
+  }
+  SUBCASE("an entry of another term at that index (a new leader overwrote it)") {
+    CHECK_FALSE(prepared.take(5, 3, milliseconds(0)));
+    CHECK(prepared.size() == 0);
+  }
+  SUBCASE("an overwritten entry's late result is not kept for its successor") {
+    REQUIRE(prepared.begin(5, 3));      // the new leader's entry at 5
+    prepared.finish(5, 2, block_at(51));  // the old one's, late: ignored
+    CHECK_FALSE(prepared.take(5, 3, milliseconds(10)));  // under way, not done
+    REQUIRE(prepared.begin(5, 3));
+    prepared.finish(5, 3, block_at(52));
+    auto got = prepared.take(5, 3, milliseconds(0));
+    REQUIRE(got);
+    CHECK(got->block.header.height == 52);
+  }
+}
+
+TEST_CASE("taking an entry forgets those before it; a payload that is no block gives none") {
+  PreparedBlocks prepared(8);
+  for (std::uint64_t i = 1; i <= 4; ++i) {
+    REQUIRE(prepared.begin(i, 1));
+    prepared.finish(i, 1, i == 3 ? std::nullopt : std::optional(block_at(i)));
+  }
+  CHECK_FALSE(prepared.take(3, 1, milliseconds(0)));  // not a block
+  CHECK(prepared.size() == 1);                        // 1 and 2 are gone too
+  CHECK_FALSE(prepared.take(1, 1, milliseconds(0)));
+  auto got = prepared.take(4, 1, milliseconds(0));
+  REQUIRE(got);
+  CHECK(got->block.header.height == 4);
+  CHECK(prepared.size() == 0);
+}
+
+TEST_CASE("the apply thread waits for a preparation under way, and no longer than it is told") {
+  PreparedBlocks prepared(8);
+  REQUIRE(prepared.begin(7, 1));
+  std::thread preparer([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    prepared.finish(7, 1, block_at(70));
+  });
+  auto got = prepared.take(7, 1, milliseconds(10'000));
+  preparer.join();
+  REQUIRE(got);
+  CHECK(got->block.header.height == 70);
+
+  REQUIRE(prepared.begin(8, 1));  // never finished
+  auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(prepared.take(8, 1, milliseconds(30)));
+  CHECK(std::chrono::steady_clock::now() - start >= milliseconds(30));
+  prepared.finish(8, 1, block_at(80));  // too late: forgotten already
+  CHECK(prepared.size() == 0);
+
+  REQUIRE(prepared.begin(9, 1));  // the job could not be queued
+  prepared.cancel(9, 1);
+  CHECK_FALSE(prepared.take(9, 1, milliseconds(10'000)));  // returns at once
+}
+
+TEST_CASE("prepared blocks are bounded") {
+  PreparedBlocks prepared(2);
+  CHECK(prepared.begin(1, 1));
+  CHECK(prepared.begin(2, 1));
+  CHECK_FALSE(prepared.begin(3, 1));  // full: the apply thread decodes it
+  CHECK(prepared.begin(2, 2));        // an index already held may be replaced
+  CHECK(prepared.size() == 2);
+  prepared.finish(1, 1, block_at(1));
+  CHECK(prepared.take(1, 1, milliseconds(0)));
+  CHECK(prepared.begin(3, 1));
+}
