@@ -94,6 +94,15 @@ class Orderer {
     std::uint64_t slow_syncs = 0;
   };
   virtual LogSyncStats log_sync_stats() const { return {}; }
+  // Blocks from a leader that this node applied: how many its prepare
+  // thread had decoded and checked before they committed, and how many the
+  // apply thread decoded itself (a backlog, a restart). A single node, and a
+  // leader applying its own blocks, count neither.
+  struct PrepareStats {
+    std::uint64_t prepared = 0;
+    std::uint64_t unprepared = 0;
+  };
+  virtual PrepareStats prepare_stats() const { return {}; }
 };
 
 }  // namespace custos::node

@@ -714,6 +714,9 @@ void RaftOrderer::apply_entry(ApplyJob job) {
     if (auto prepared = prepared_.take(entry.index, entry.term, kPreparedWait)) {
       ready = std::move(prepared->block);
       ids = std::move(prepared->ids);
+      blocks_prepared_++;
+    } else {
+      blocks_unprepared_++;
     }
   }
   Result<Block> block =

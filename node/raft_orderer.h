@@ -93,6 +93,9 @@ class RaftOrderer : public Orderer {
   void gossip_head_signature(std::uint64_t height, const HeadSignature& sig) override;
   std::uint64_t malformed_frames() const override { return malformed_frames_.load(); }
   LogSyncStats log_sync_stats() const override;
+  PrepareStats prepare_stats() const override {
+    return {blocks_prepared_.load(), blocks_unprepared_.load()};
+  }
 
   // The port the Raft transport listens on (after start()).
   int transport_port() const { return transport_port_; }
@@ -247,6 +250,8 @@ class RaftOrderer : public Orderer {
   // Blocks a follower received from the leader, decoded and their
   // signatures verified by the prepare thread ahead of the apply thread.
   PreparedBlocks prepared_{kPreparedMax};
+  std::atomic<std::uint64_t> blocks_prepared_{0};
+  std::atomic<std::uint64_t> blocks_unprepared_{0};
   Worker preparer_{kPreparedMax, "custos-prepare"};
 
   std::thread thread_;
