@@ -681,11 +681,10 @@ void Gateway::install_routes() {
            "Writes of the Raft log that took 100 ms or more (a slow disk).", sync.slow_syncs);
     const node::Orderer::PrepareStats prepare = node_.orderer().prepare_stats();
     metric("custos_raft_blocks_prepared_total", "counter",
-           "Leader's blocks applied here that the prepare thread had decoded and checked ahead.",
+           "Leader's log entries whose blocks the prepare thread had decoded and checked ahead.",
            prepare.prepared);
     metric("custos_raft_blocks_unprepared_total", "counter",
-           "Leader's blocks applied here that the apply thread had to decode itself.",
-           prepare.unprepared);
+           "Leader's log entries the apply thread had to decode itself.", prepare.unprepared);
     auto latest = node_.latest_signed_head();
     metric("custos_signed_head_height", "gauge",
            "Height of the latest head signed by a quorum of nodes (0: none yet).",

@@ -25,10 +25,10 @@ class BlockApplier {
   virtual ~BlockApplier() = default;
   // tx_ids[i] is block.txs[i].id(), which the caller has computed already.
   virtual void apply(const Block& block, const std::vector<Hash256>& tx_ids) = 0;
-  // Work that may be done for a block before it is committed, on any thread
-  // and at most once: verifying and remembering its signatures, so that
-  // apply() need not. A block prepared is not necessarily applied (a new
-  // leader may overwrite its log entry). Thread-safe.
+  // Work that may be done for a block before it is committed, on any thread:
+  // verifying and remembering its signatures, so that apply() need not. A
+  // block prepared is not necessarily applied (a new leader may overwrite
+  // its log entry). Thread-safe.
   virtual void prepare(const Block& block, const std::vector<Hash256>& tx_ids) {
     (void)block;
     (void)tx_ids;
@@ -94,10 +94,11 @@ class Orderer {
     std::uint64_t slow_syncs = 0;
   };
   virtual LogSyncStats log_sync_stats() const { return {}; }
-  // Blocks from a leader that this node applied: how many its prepare
-  // thread had decoded and checked before they committed, and how many the
-  // apply thread decoded itself (a backlog, a restart). A single node, and a
-  // leader applying its own blocks, count neither.
+  // Log entries from a leader that this node's apply thread handled: how
+  // many its prepare thread had decoded and checked before they committed,
+  // and how many the apply thread decoded itself (a backlog, entries
+  // applied again after a restart). The single-node orderer, and a leader
+  // applying its own blocks, count neither.
   struct PrepareStats {
     std::uint64_t prepared = 0;
     std::uint64_t unprepared = 0;

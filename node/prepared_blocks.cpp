@@ -2,15 +2,28 @@
 
 namespace custos::node {
 
-bool PreparedBlocks::begin(std::uint64_t index, std::uint64_t term) {
+bool PreparedBlocks::begin(std::uint64_t index, std::uint64_t term, std::size_t bytes) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = slots_.find(index);
+    const std::size_t replaced = it == slots_.end() ? 0 : it->second.bytes;
+    if ((it == slots_.end() && slots_.size() >= capacity_) ||
+        bytes_ - replaced + bytes > bytes_max_) {
+      return false;
+    }
+    if (it == slots_.end()) it = slots_.emplace(index, Slot{}).first;
+    bytes_ = bytes_ - replaced + bytes;
+    it->second = Slot{term, bytes, false, std::nullopt};
+  }
+  // A take() waiting on the entry this one replaced stops waiting.
+  cv_.notify_all();
+  return true;
+}
+
+bool PreparedBlocks::wanted(std::uint64_t index, std::uint64_t term) const {
   std::lock_guard lock(mu_);
   auto it = slots_.find(index);
-  if (it == slots_.end()) {
-    if (slots_.size() >= capacity_) return false;
-    it = slots_.emplace(index, Slot{}).first;
-  }
-  it->second = Slot{term, false, std::nullopt};
-  return true;
+  return it != slots_.end() && it->second.term == term && !it->second.done;
 }
 
 void PreparedBlocks::finish(std::uint64_t index, std::uint64_t term, std::optional<Ready> ready) {
@@ -29,7 +42,7 @@ void PreparedBlocks::cancel(std::uint64_t index, std::uint64_t term) {
     std::lock_guard lock(mu_);
     auto it = slots_.find(index);
     if (it == slots_.end() || it->second.term != term) return;
-    slots_.erase(it);
+    erase(it);
   }
   cv_.notify_all();
 }
@@ -38,7 +51,7 @@ std::optional<PreparedBlocks::Ready> PreparedBlocks::take(std::uint64_t index, s
                                                           std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
   // Entries before this one were applied, or skipped (a snapshot).
-  slots_.erase(slots_.begin(), slots_.lower_bound(index));
+  for (auto it = slots_.begin(); it != slots_.end() && it->first < index;) erase(it++);
   auto settled = [&] {
     auto it = slots_.find(index);
     return it == slots_.end() || it->second.term != term || it->second.done;
@@ -48,13 +61,23 @@ std::optional<PreparedBlocks::Ready> PreparedBlocks::take(std::uint64_t index, s
   if (it == slots_.end()) return std::nullopt;
   std::optional<Ready> out;
   if (it->second.term == term && it->second.done) out = std::move(it->second.ready);
-  slots_.erase(it);
+  erase(it);
   return out;
 }
 
 std::size_t PreparedBlocks::size() const {
   std::lock_guard lock(mu_);
   return slots_.size();
+}
+
+std::size_t PreparedBlocks::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+void PreparedBlocks::erase(std::map<std::uint64_t, Slot>::iterator it) {
+  bytes_ -= it->second.bytes;
+  slots_.erase(it);
 }
 
 }  // namespace custos::node

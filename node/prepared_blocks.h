@@ -6,9 +6,9 @@
 //
 // An (index, term) pair names one log entry (Raft's log matching property),
 // so the block of an entry a new leader overwrote is never taken for the
-// entry that replaced it. Bounded: at most `capacity` entries are held;
-// beyond that, entries are not prepared and the apply thread decodes them
-// itself. Thread-safe.
+// entry that replaced it. Bounded: at most `capacity` entries and
+// `bytes_max` bytes of their payloads are held; beyond that, entries are
+// not prepared and the apply thread decodes them itself. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -31,11 +31,16 @@ class PreparedBlocks {
     std::vector<Hash256> ids;  // ids[i] == block.txs[i].id()
   };
 
-  explicit PreparedBlocks(std::size_t capacity) : capacity_(capacity) {}
+  PreparedBlocks(std::size_t capacity, std::size_t bytes_max)
+      : capacity_(capacity), bytes_max_(bytes_max) {}
 
-  // The entry at (index, term) is being prepared; replaces whatever was held
-  // for `index`. False if full (nothing is held for it then).
-  bool begin(std::uint64_t index, std::uint64_t term);
+  // The entry at (index, term), whose payload has `bytes` bytes, is being
+  // prepared; replaces whatever was held for `index`. False if full
+  // (nothing is held for it then).
+  bool begin(std::uint64_t index, std::uint64_t term, std::size_t bytes);
+  // Whether (index, term) is held and unfinished: its preparation is still
+  // wanted (not overwritten, not given up by the apply thread).
+  bool wanted(std::uint64_t index, std::uint64_t term) const;
   // The prepared block of (index, term), or nullopt if its payload is not a
   // block. Ignored unless begin(index, term) is the latest for `index` and
   // unfinished.
@@ -48,14 +53,21 @@ class PreparedBlocks {
                             std::chrono::milliseconds wait);
 
   std::size_t size() const;
+  std::size_t bytes() const;
 
  private:
   struct Slot {
     std::uint64_t term = 0;
+    std::size_t bytes = 0;
     bool done = false;
     std::optional<Ready> ready;
   };
+  // Caller holds mu_.
+  void erase(std::map<std::uint64_t, Slot>::iterator it);
+
   const std::size_t capacity_;
+  const std::size_t bytes_max_;
+  std::size_t bytes_ = 0;  // the held slots' payload bytes
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::uint64_t, Slot> slots_;

@@ -674,11 +674,16 @@ void RaftOrderer::prepare_entry(const Entry& entry) {
   const std::uint64_t index = entry.index;
   const std::uint64_t term = entry.term;
   // Full: the apply thread decodes the block itself, as it would without.
-  if (!prepared_.begin(index, term)) return;
+  if (!prepared_.begin(index, term, entry.payload.size())) return;
   bool posted = preparer_.post([this, index, term, payload = entry.payload] {
+    // Overwritten by a new leader, or given up by the apply thread.
+    if (!prepared_.wanted(index, term)) return;
     std::vector<Hash256> ids;
     auto block = decode_block(payload, ids);
-    if (!block) return prepared_.finish(index, term, std::nullopt);
+    if (!block) {
+      prepared_.finish(index, term, std::nullopt);
+      return;
+    }
     applier_.prepare(*block, ids);
     prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block).value(), std::move(ids)});
   });

@@ -21,6 +21,9 @@
 // peers (appends, votes, heartbeats) while it applies a block, and a
 // follower acknowledges block n+1 while it still applies block n. The apply
 // queue is bounded: past kApplyJobsMax the consensus thread waits for it.
+// On a follower, a prepare thread decodes each block the leader sends and
+// verifies its signatures while the entry is written and committed; the
+// apply thread takes the decoded block by log index and term.
 // The leader cuts its next block only once its ledger has applied the log,
 // and the log is compacted only up to what the ledger has applied.
 //
@@ -62,8 +65,10 @@ class RaftOrderer : public Orderer {
   static constexpr std::size_t kWorkerJobsMax = 50'000;
   // Committed log entries waiting for the apply thread.
   static constexpr std::size_t kApplyJobsMax = 16;
-  // Blocks received from the leader and prepared ahead of their commit.
+  // Blocks received from the leader and prepared ahead of their commit: at
+  // most this many, and this many bytes of their entries.
   static constexpr std::size_t kPreparedMax = 64;
+  static constexpr std::size_t kPreparedBytesMax = std::size_t{64} << 20;
 
   // What the orderer needs from its node besides applying blocks: admission
   // of a transaction forwarded by another peer (the leader admits it anew).
@@ -249,9 +254,11 @@ class RaftOrderer : public Orderer {
 
   // Blocks a follower received from the leader, decoded and their
   // signatures verified by the prepare thread ahead of the apply thread.
-  PreparedBlocks prepared_{kPreparedMax};
+  PreparedBlocks prepared_{kPreparedMax, kPreparedBytesMax};
   std::atomic<std::uint64_t> blocks_prepared_{0};
   std::atomic<std::uint64_t> blocks_unprepared_{0};
+  // After what its jobs use (prepared_, applier_), so that it is stopped
+  // and joined before they go.
   Worker preparer_{kPreparedMax, "custos-prepare"};
 
   std::thread thread_;

@@ -1,8 +1,9 @@
 // One background thread running queued jobs in order, with a bounded queue:
 // post() refuses (returns false) when it is full, so a flood of work is shed
 // instead of growing memory. Used to keep slow jobs (admission of forwarded
-// transactions, serving blocks to a peer) off the transport and consensus
-// threads. Thread-safe; stop() runs no further jobs and joins.
+// transactions, serving blocks to a peer, a follower's preparing of blocks)
+// off the transport, consensus and apply threads. Thread-safe; stop() runs
+// no further jobs and joins.
 #pragma once
 
 #include <pthread.h>
@@ -23,7 +24,8 @@ inline void name_this_thread(const char* name) {
 
 class Worker {
  public:
-  // `name`: the thread's, at most 15 characters.
+  // `name`: the thread's, at most 15 characters; a string literal (the
+  // thread reads it after the constructor returns).
   explicit Worker(std::size_t jobs_max, const char* name = "custos-worker")
       : jobs_max_(jobs_max), thread_([this, name] {
           name_this_thread(name);

@@ -22,8 +22,8 @@ PreparedBlocks::Ready block_at(std::uint64_t height) {
 }  // namespace
 
 TEST_CASE("a prepared block is taken once, for its own index and term only") {
-  PreparedBlocks prepared(8);
-  REQUIRE(prepared.begin(5, 2));
+  PreparedBlocks prepared(8, 1 << 20);
+  REQUIRE(prepared.begin(5, 2, 100));
   prepared.finish(5, 2, block_at(50));
   SUBCASE("its own entry") {
     auto got = prepared.take(5, 2, milliseconds(0));
@@ -37,10 +37,10 @@ TEST_CASE("a prepared block is taken once, for its own index and term only") {
     CHECK(prepared.size() == 0);
   }
   SUBCASE("an overwritten entry's late result is not kept for its successor") {
-    REQUIRE(prepared.begin(5, 3));      // the new leader's entry at 5
+    REQUIRE(prepared.begin(5, 3, 100));      // the new leader's entry at 5
     prepared.finish(5, 2, block_at(51));  // the old one's, late: ignored
     CHECK_FALSE(prepared.take(5, 3, milliseconds(10)));  // under way, not done
-    REQUIRE(prepared.begin(5, 3));
+    REQUIRE(prepared.begin(5, 3, 100));
     prepared.finish(5, 3, block_at(52));
     auto got = prepared.take(5, 3, milliseconds(0));
     REQUIRE(got);
@@ -49,9 +49,9 @@ TEST_CASE("a prepared block is taken once, for its own index and term only") {
 }
 
 TEST_CASE("taking an entry forgets those before it; a payload that is no block gives none") {
-  PreparedBlocks prepared(8);
+  PreparedBlocks prepared(8, 1 << 20);
   for (std::uint64_t i = 1; i <= 4; ++i) {
-    REQUIRE(prepared.begin(i, 1));
+    REQUIRE(prepared.begin(i, 1, 100));
     prepared.finish(i, 1, i == 3 ? std::nullopt : std::optional(block_at(i)));
   }
   CHECK_FALSE(prepared.take(3, 1, milliseconds(0)));  // not a block
@@ -64,37 +64,67 @@ TEST_CASE("taking an entry forgets those before it; a payload that is no block g
 }
 
 TEST_CASE("the apply thread waits for a preparation under way, and no longer than it is told") {
-  PreparedBlocks prepared(8);
-  REQUIRE(prepared.begin(7, 1));
+  PreparedBlocks prepared(8, 1 << 20);
+  REQUIRE(prepared.begin(7, 1, 100));
   std::thread preparer([&] {
     std::this_thread::sleep_for(milliseconds(50));
     prepared.finish(7, 1, block_at(70));
   });
+  auto start = std::chrono::steady_clock::now();
+  CHECK(prepared.wanted(7, 1));
   auto got = prepared.take(7, 1, milliseconds(10'000));
   preparer.join();
   REQUIRE(got);
   CHECK(got->block.header.height == 70);
+  // Woken by finish(), not by the end of its wait.
+  CHECK(std::chrono::steady_clock::now() - start < milliseconds(5'000));
+  CHECK_FALSE(prepared.wanted(7, 1));
 
-  REQUIRE(prepared.begin(8, 1));  // never finished
-  auto start = std::chrono::steady_clock::now();
+  REQUIRE(prepared.begin(8, 1, 100));  // never finished
+  start = std::chrono::steady_clock::now();
   CHECK_FALSE(prepared.take(8, 1, milliseconds(30)));
   CHECK(std::chrono::steady_clock::now() - start >= milliseconds(30));
   prepared.finish(8, 1, block_at(80));  // too late: forgotten already
   CHECK(prepared.size() == 0);
 
-  REQUIRE(prepared.begin(9, 1));  // the job could not be queued
-  prepared.cancel(9, 1);
-  CHECK_FALSE(prepared.take(9, 1, milliseconds(10'000)));  // returns at once
+  // A waiter is woken when the job could not be queued, and when a new
+  // leader's entry replaces the one it waits for.
+  for (bool replace : {false, true}) {
+    const std::uint64_t index = replace ? 11 : 9;
+    REQUIRE(prepared.begin(index, 1, 100));
+    std::thread other([&] {
+      std::this_thread::sleep_for(milliseconds(50));
+      if (replace) {
+        CHECK(prepared.begin(index, 2, 100));
+      } else {
+        prepared.cancel(index, 1);
+      }
+    });
+    start = std::chrono::steady_clock::now();
+    CHECK_FALSE(prepared.take(index, 1, milliseconds(10'000)));
+    other.join();
+    CHECK(std::chrono::steady_clock::now() - start < milliseconds(5'000));
+    CHECK(prepared.size() == 0);
+    CHECK(prepared.bytes() == 0);
+  }
 }
 
-TEST_CASE("prepared blocks are bounded") {
-  PreparedBlocks prepared(2);
-  CHECK(prepared.begin(1, 1));
-  CHECK(prepared.begin(2, 1));
-  CHECK_FALSE(prepared.begin(3, 1));  // full: the apply thread decodes it
-  CHECK(prepared.begin(2, 2));        // an index already held may be replaced
+TEST_CASE("prepared blocks are bounded in entries and in bytes") {
+  PreparedBlocks prepared(2, 1000);
+  CHECK(prepared.begin(1, 1, 100));
+  CHECK(prepared.begin(2, 1, 100));
+  CHECK_FALSE(prepared.begin(3, 1, 100));  // full: the apply thread decodes it
+  CHECK(prepared.begin(2, 2, 300));        // an index already held may be replaced
   CHECK(prepared.size() == 2);
+  CHECK(prepared.bytes() == 400);
+  CHECK_FALSE(prepared.begin(2, 3, 901));  // 100 + 901 bytes: too many
+  CHECK(prepared.bytes() == 400);
   prepared.finish(1, 1, block_at(1));
   CHECK(prepared.take(1, 1, milliseconds(0)));
-  CHECK(prepared.begin(3, 1));
+  CHECK(prepared.bytes() == 300);
+  CHECK(prepared.begin(3, 1, 700));  // 300 + 700: exactly the bound
+  CHECK_FALSE(prepared.begin(4, 1, 1));
+  CHECK_FALSE(prepared.take(3, 1, milliseconds(0)));  // not finished; 2 goes too
+  CHECK(prepared.size() == 0);
+  CHECK(prepared.bytes() == 0);
 }
