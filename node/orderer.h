@@ -29,10 +29,7 @@ class BlockApplier {
   // verifying and remembering its signatures, so that apply() need not. A
   // block prepared is not necessarily applied (a new leader may overwrite
   // its log entry). Thread-safe.
-  virtual void prepare(const Block& block, const std::vector<Hash256>& tx_ids) {
-    (void)block;
-    (void)tx_ids;
-  }
+  virtual void prepare(const Block& /*block*/, const std::vector<Hash256>& /*tx_ids*/) {}
 };
 
 // The block after `head`: its header names the head's hash, results hash and
