@@ -681,10 +681,10 @@ void Gateway::install_routes() {
            "Writes of the Raft log that took 100 ms or more (a slow disk).", sync.slow_syncs);
     const node::Orderer::PrepareStats prepare = node_.orderer().prepare_stats();
     metric("custos_raft_blocks_prepared_total", "counter",
-           "Leader's log entries whose blocks the prepare thread had decoded and checked ahead.",
+           "Log entries whose blocks were decoded ahead (a follower's prepare thread, a leader's own).",
            prepare.prepared);
     metric("custos_raft_blocks_unprepared_total", "counter",
-           "Leader's log entries the apply thread had to decode itself.", prepare.unprepared);
+           "Log entries the apply thread had to decode itself.", prepare.unprepared);
     auto latest = node_.latest_signed_head();
     metric("custos_signed_head_height", "gauge",
            "Height of the latest head signed by a quorum of nodes (0: none yet).",

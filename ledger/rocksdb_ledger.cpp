@@ -1514,7 +1514,6 @@ class RocksLedger final : public Ledger {
   // its write; read by commits (under commit_mutex_) and by state proofs,
   // which copy paths out of it under top_mu_. top_height_ is the height it
   // is the top of (none before the genesis block is applied; genesis is 0).
-  // is the top of.
   SmtTop smt_top_;
   std::optional<std::uint64_t> top_height_;
   static constexpr std::chrono::seconds kTopWait{10};

@@ -91,11 +91,10 @@ class Orderer {
     std::uint64_t slow_syncs = 0;
   };
   virtual LogSyncStats log_sync_stats() const { return {}; }
-  // Log entries from a leader that this node's apply thread handled: how
-  // many its prepare thread had decoded and checked before they committed,
-  // and how many the apply thread decoded itself (a backlog, entries
-  // applied again after a restart). The single-node orderer, and a leader
-  // applying its own blocks, count neither.
+  // Log entries this node's apply thread handled: how many it found decoded
+  // ahead (by the prepare thread on a follower, or as the leader built its
+  // own proposal), and how many it decoded itself (a backlog, entries
+  // applied again after a restart). The single-node orderer counts neither.
   struct PrepareStats {
     std::uint64_t prepared = 0;
     std::uint64_t unprepared = 0;

@@ -601,25 +601,11 @@ Orderer::LogSyncStats RaftOrderer::log_sync_stats() const {
 }
 
 bool RaftOrderer::queue_apply(const Entry& entry) {
-  ApplyJob job;
-  if (entry.type == EntryType::normal && proposed_ && proposed_->block &&
-      entry.index == proposed_->index &&
-      std::equal(entry.payload.begin(), entry.payload.end(), proposed_->payload.begin(),
-                 proposed_->payload.end())) {
-    job.own_block = std::move(*proposed_->block);
-    proposed_->block.reset();
-    job.own_ids.reserve(proposed_->txs.size());
-    for (const auto& [tx, id] : proposed_->txs) job.own_ids.push_back(id);
-    // The block travels parsed: its payload is not needed again.
-    job.entry = Entry{entry.index, entry.term, entry.type, {}};
-  } else {
-    job.entry = entry;
-  }
   {
     std::unique_lock lock(apply_mu_);
     apply_done_cv_.wait(lock, [&] { return stopping_ || apply_jobs_.size() < kApplyJobsMax; });
     if (stopping_) return false;
-    apply_jobs_.push_back(std::move(job));
+    apply_jobs_.push_back(entry);
   }
   apply_cv_.notify_one();
   return true;
@@ -633,18 +619,17 @@ bool RaftOrderer::drain_applies() {
 
 void RaftOrderer::run_applies() {
   for (;;) {
-    ApplyJob job;
+    Entry entry;
     {
       std::unique_lock lock(apply_mu_);
       apply_cv_.wait(lock, [&] { return apply_stopping_ || !apply_jobs_.empty(); });
       if (apply_stopping_) return;
-      job = std::move(apply_jobs_.front());
+      entry = std::move(apply_jobs_.front());
       apply_jobs_.pop_front();
       apply_busy_ = true;
     }
-    const std::uint64_t index = job.entry.index;
-    apply_entry(std::move(job));
-    set_applied(index);
+    apply_entry(entry);
+    set_applied(entry.index);
     {
       std::lock_guard lock(apply_mu_);
       apply_busy_ = false;
@@ -690,8 +675,7 @@ void RaftOrderer::prepare_entry(const Entry& entry) {
   if (!posted) prepared_.cancel(index, term);
 }
 
-void RaftOrderer::apply_entry(ApplyJob job) {
-  const Entry& entry = job.entry;
+void RaftOrderer::apply_entry(const Entry& entry) {
   if (entry.type == EntryType::conf_change) {
     auto cc = consensus::decode_conf_change(entry.payload);
     if (!cc) return;
@@ -713,16 +697,14 @@ void RaftOrderer::apply_entry(ApplyJob job) {
     return;
   }
   if (entry.type != EntryType::normal) return;
-  std::vector<Hash256> ids = std::move(job.own_ids);
-  std::optional<Block> ready = std::move(job.own_block);
-  if (!ready) {
-    if (auto prepared = prepared_.take(entry.index, entry.term, kPreparedWait)) {
-      ready = std::move(prepared->block);
-      ids = std::move(prepared->ids);
-      blocks_prepared_++;
-    } else {
-      blocks_unprepared_++;
-    }
+  std::vector<Hash256> ids;
+  std::optional<Block> ready;
+  if (auto prepared = prepared_.take(entry.index, entry.term, kPreparedWait)) {
+    ready = std::move(prepared->block);
+    ids = std::move(prepared->ids);
+    blocks_prepared_++;
+  } else {
+    blocks_unprepared_++;
   }
   Result<Block> block =
       ready ? Result<Block>(std::move(*ready)) : decode_block(entry.payload, ids);
@@ -868,7 +850,14 @@ void RaftOrderer::maybe_propose_block() {
     }
     return;
   }
-  proposed_ = Proposed{raft_->last_index(), std::move(batch), std::move(block), std::move(text)};
+  // Applying its own proposal, the leader takes the block as it built it
+  // instead of parsing the entry back (an (index, term) names the entry).
+  const std::uint64_t index = raft_->last_index();
+  const std::uint64_t term = raft_->entry_term(index).value_or(0);
+  if (prepared_.begin(index, term, text.size())) {
+    prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block), std::move(ids)});
+  }
+  proposed_ = Proposed{index, std::move(batch)};
 }
 
 void RaftOrderer::settle_proposal() {

@@ -23,7 +23,8 @@
 // queue is bounded: past kApplyJobsMax the consensus thread waits for it.
 // On a follower, a prepare thread decodes each block the leader sends and
 // verifies its signatures while the entry is written and committed; the
-// apply thread takes the decoded block by log index and term.
+// apply thread takes the decoded block by log index and term, as it takes a
+// leader's own proposal, which it never parses back.
 // The leader cuts its next block only once its ledger has applied the log,
 // and the log is compacted only up to what the ledger has applied.
 //
@@ -122,21 +123,13 @@ class RaftOrderer : public Orderer {
   void run();
   void persist(const consensus::Ready& rd);  // storage_->save, its syncs timed
   bool handle_ready();  // false: interrupted by stop()
-  // A committed log entry on its way to the apply thread. The leader's own
-  // proposal travels with its block and transaction ids, so that the apply
-  // thread need not parse it back.
-  struct ApplyJob {
-    consensus::Entry entry;
-    std::optional<Block> own_block;
-    std::vector<Hash256> own_ids;
-  };
   // Consensus thread: queues a committed entry (waiting while the queue is
   // full); false if stopping.
   bool queue_apply(const consensus::Entry& entry);
   // Consensus thread: waits until every queued entry is applied; false if stopping.
   bool drain_applies();
   void run_applies();  // the apply thread
-  void apply_entry(ApplyJob job);
+  void apply_entry(const consensus::Entry& entry);
   // Consensus thread, follower: has the prepare thread decode a block just
   // received from the leader and verify its signatures, while the entry is
   // written and committed.
@@ -228,7 +221,7 @@ class RaftOrderer : public Orderer {
   std::mutex apply_mu_;
   std::condition_variable apply_cv_;       // a job queued, or stopping
   std::condition_variable apply_done_cv_;  // a job finished
-  std::deque<ApplyJob> apply_jobs_;
+  std::deque<consensus::Entry> apply_jobs_;
   bool apply_busy_ = false;
   bool apply_stopping_ = false;
   std::thread apply_thread_;
@@ -239,11 +232,6 @@ class RaftOrderer : public Orderer {
   struct Proposed {
     std::uint64_t index = 0;
     std::vector<std::pair<Transaction, Hash256>> txs;
-    // The block as proposed, and its log entry's payload: applying its own
-    // proposal, the leader takes the block from here instead of parsing it
-    // back (until then; moved out when applied).
-    std::optional<Block> block;
-    std::string payload;
   };
   std::optional<Proposed> proposed_;
   Clock::time_point transfer_until_{};  // no proposals while handing over
@@ -252,8 +240,9 @@ class RaftOrderer : public Orderer {
   // jobs kept off the transport and consensus threads.
   Worker worker_{kWorkerJobsMax};
 
-  // Blocks a follower received from the leader, decoded and their
-  // signatures verified by the prepare thread ahead of the apply thread.
+  // Blocks decoded ahead of the apply thread, by log index and term: a
+  // follower's by its prepare thread (and their signatures verified), a
+  // leader's own proposals as it built them.
   PreparedBlocks prepared_{kPreparedMax, kPreparedBytesMax};
   std::atomic<std::uint64_t> blocks_prepared_{0};
   std::atomic<std::uint64_t> blocks_unprepared_{0};
