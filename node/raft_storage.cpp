@@ -1,5 +1,6 @@
 #include "node/raft_storage.h"
 
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -17,10 +18,20 @@ using consensus::EntryType;
 using consensus::HardState;
 using consensus::Snapshot;
 
-// Key layout: "e" + be64(index) -> entry; "hs" -> hard state; "snap" -> the
-// latest snapshot; "format" -> kFormat. Big-endian so entries iterate in
-// index order.
-constexpr std::string_view kFormat = "custos-raft/1";
+// Layout. Family "log": "e" + be64(index) -> entry, big-endian so entries
+// iterate in index order. Family "default": "hs" -> hard state; "snap" ->
+// the latest snapshot; "format" -> kFormat.
+//
+// The entries have a family of their own because their keys only grow: a
+// memtable flushed from "log" covers indexes above everything flushed
+// before, so RocksDB moves the file down a level instead of rewriting the
+// level (and compact() drops whole files). Format 1 kept the hard state, written at
+// nearly every commit, among the entries: every flushed file then spanned
+// the whole key range, and every compaction rewrote every entry not yet
+// compacted away, on all nodes at once (docs/performance.md).
+constexpr std::string_view kFormat = "custos-raft/2";
+constexpr std::string_view kFormatOne = "custos-raft/1";  // upgraded on open
+constexpr const char* kFamilies[] = {"default", "log"};
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kHardStateKey = "hs";
 constexpr std::string_view kSnapshotKey = "snap";
@@ -149,24 +160,76 @@ Error unavailable(std::uint64_t index) {
   return make_error("unavailable", "log index " + std::to_string(index) + " not in storage");
 }
 
-}  // namespace
+// Format 1 -> 2: moves the entries from "default" into "log" in one synced
+// batch; run again in full if a crash cut it short (the format says 1 until
+// it is done).
+rocksdb::Status upgrade_from_format_one(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
+                                        rocksdb::ColumnFamilyHandle* log) {
+  rocksdb::WriteBatch batch;
+  const std::string lo = entry_key(0);
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), meta));
+  for (it->Seek(lo); it->Valid() && it->key().size() == 9 && it->key()[0] == kEntryPrefix;
+       it->Next()) {
+    if (auto s = batch.Put(log, it->key(), it->value()); !s.ok()) return s;
+  }
+  if (!it->status().ok()) return it->status();
+  if (auto s = batch.DeleteRange(meta, lo, entry_key(UINT64_MAX)); !s.ok()) return s;
+  if (auto s = batch.Put(meta, std::string(kFormatKey), std::string(kFormat)); !s.ok()) return s;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return db.Write(sync, &batch);
+}
 
-Result<std::unique_ptr<RaftStorage>> RaftStorage::open(const std::filesystem::path& dir) {
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 4;
-  options.max_open_files = 128;
-  options.write_buffer_size = 8 << 20;
+// Opening creates the "log" family; a database of one family whose format
+// is neither 1 nor 2 must be refused before that changes it. (A database
+// without a format is a creation cut short, and is completed.)
+Status refuse_unknown_single_family(const rocksdb::DBOptions& options, const std::string& dir) {
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies(options, dir, &names).ok() || names.size() != 1) {
+    return ok_status();  // none yet, or format 2's families; DB::Open reports anything else
+  }
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
-  if (!s.ok()) return make_error("raft_io", "cannot open the Raft log " + dir.string() + ": " + s.ToString());
+  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), dir, &raw);
+  if (!s.ok()) return make_error("raft_io", "cannot open the Raft log " + dir + ": " + s.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string format;
   s = db->Get(rocksdb::ReadOptions(), std::string(kFormatKey), &format);
+  if (s.IsNotFound() || (s.ok() && (format == kFormatOne || format == kFormat))) return ok_status();
+  if (!s.ok()) return make_error("raft_io", dir + ": " + s.ToString());
+  return make_error("raft_io", dir + " holds Raft log format \"" + format + "\", this build reads \"" +
+                                   std::string(kFormat) + "\"");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RaftStorage>> RaftStorage::open(const std::filesystem::path& dir) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;  // "log", on upgrading format 1
+  options.keep_log_file_num = 4;
+  options.max_open_files = 128;
+  rocksdb::ColumnFamilyOptions family;
+  family.write_buffer_size = 8 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kFamilies) descriptors.emplace_back(name, family);
+  if (auto refused = refuse_unknown_single_family(options, dir.string()); !refused) {
+    return refused.error();
+  }
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &raw);
+  if (!s.ok()) return make_error("raft_io", "cannot open the Raft log " + dir.string() + ": " + s.ToString());
+  std::unique_ptr<RaftStorage> storage(new RaftStorage(std::unique_ptr<rocksdb::DB>(raw), handles));
+  rocksdb::DB& db = *storage->db_;
+  std::string format;
+  s = db.Get(rocksdb::ReadOptions(), storage->meta(), std::string(kFormatKey), &format);
   if (s.IsNotFound()) {
     rocksdb::WriteOptions sync;
     sync.sync = true;
-    s = db->Put(sync, std::string(kFormatKey), std::string(kFormat));
+    s = db.Put(sync, storage->meta(), std::string(kFormatKey), std::string(kFormat));
+    format = kFormat;
+  } else if (s.ok() && format == kFormatOne) {
+    s = upgrade_from_format_one(db, storage->meta(), storage->log());
     format = kFormat;
   }
   if (!s.ok()) return make_error("raft_io", dir.string() + ": " + s.ToString());
@@ -174,27 +237,30 @@ Result<std::unique_ptr<RaftStorage>> RaftStorage::open(const std::filesystem::pa
     return make_error("raft_io", dir.string() + " holds Raft log format \"" + format +
                                      "\", this build reads \"" + std::string(kFormat) + "\"");
   }
-  std::unique_ptr<RaftStorage> storage(new RaftStorage(std::move(db)));
   storage->load();
   return storage;
 }
 
-RaftStorage::RaftStorage(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+RaftStorage::RaftStorage(std::unique_ptr<rocksdb::DB> db,
+                         std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : db_(std::move(db)), handles_(std::move(handles)) {}
 
-RaftStorage::~RaftStorage() = default;
+RaftStorage::~RaftStorage() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+}
 
 void RaftStorage::load() {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), std::string(kHardStateKey), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta(), std::string(kHardStateKey), &value);
   if (s.ok()) hard_state_ = decode_hard_state(value);
   else if (!s.IsNotFound()) die(s.ToString());
-  s = db_->Get(rocksdb::ReadOptions(), std::string(kSnapshotKey), &value);
+  s = db_->Get(rocksdb::ReadOptions(), meta(), std::string(kSnapshotKey), &value);
   if (s.ok()) snapshot_ = decode_snapshot(value);
   else if (!s.IsNotFound()) die(s.ToString());
 
   last_index_ = snapshot_.meta.index;
   last_term_ = snapshot_.meta.term;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log()));
   const std::string upper = entry_key(UINT64_MAX);
   it->SeekForPrev(upper);
   if (it->Valid() && it->key().size() == 9 && it->key()[0] == kEntryPrefix) {
@@ -236,7 +302,7 @@ Result<std::uint64_t> RaftStorage::term(std::uint64_t index) const {
     if (index == last_index_) return last_term_;
   }
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry_key(index), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log(), entry_key(index), &value);
   if (s.IsNotFound()) die("log entry " + std::to_string(index) + " missing inside the log");
   if (!s.ok()) die(s.ToString());
   return decode_entry(index, value).term;
@@ -250,7 +316,7 @@ Result<std::vector<consensus::Entry>> RaftStorage::entries(std::uint64_t lo, std
   }
   std::vector<Entry> out;
   std::uint64_t bytes = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log()));
   std::uint64_t index = lo;
   for (it->Seek(entry_key(lo)); index < hi; it->Next(), ++index) {
     if (!it->Valid() || it->key().ToStringView() != entry_key(index)) {
@@ -277,10 +343,10 @@ bool RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
   if (snapshot) {
     // A snapshot from the leader replaces the whole log (Raft hands one out
     // only when the log does not already hold its last entry).
-    batch.DeleteRange(entry_key(0), entry_key(std::max(new_last, snapshot->meta.index) + 1));
+    batch.DeleteRange(log(), entry_key(0), entry_key(std::max(new_last, snapshot->meta.index) + 1));
     new_last = snapshot->meta.index;
     new_last_term = snapshot->meta.term;
-    batch.Put(std::string(kSnapshotKey), encode_snapshot(*snapshot));
+    batch.Put(meta(), std::string(kSnapshotKey), encode_snapshot(*snapshot));
     new_snapshot = *snapshot;
   }
   if (!entries.empty()) {
@@ -289,12 +355,12 @@ bool RaftStorage::save(const std::optional<consensus::Snapshot>& snapshot,
       die("entries starting at " + std::to_string(first) + " do not follow the log ending at " +
           std::to_string(new_last));
     }
-    if (first <= new_last) batch.DeleteRange(entry_key(first), entry_key(new_last + 1));
-    for (const Entry& e : entries) batch.Put(entry_key(e.index), encode_entry(e));
+    if (first <= new_last) batch.DeleteRange(log(), entry_key(first), entry_key(new_last + 1));
+    for (const Entry& e : entries) batch.Put(log(), entry_key(e.index), encode_entry(e));
     new_last = entries.back().index;
     new_last_term = entries.back().term;
   }
-  if (hard_state) batch.Put(std::string(kHardStateKey), encode_hard_state(*hard_state));
+  if (hard_state) batch.Put(meta(), std::string(kHardStateKey), encode_hard_state(*hard_state));
   rocksdb::WriteOptions sync;
   sync.sync = snapshot || !entries.empty() || term_or_vote_differs(hard_state);
   if (auto s = db_->Write(sync, &batch); !s.ok()) die("cannot persist the Raft log: " + s.ToString());
@@ -329,12 +395,20 @@ Status RaftStorage::compact(std::uint64_t index, const consensus::ConfState& con
   snap.meta.conf = conf;
   snap.data = std::move(data);
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(entry_key(0), entry_key(index + 1));
-  batch.Put(std::string(kSnapshotKey), encode_snapshot(snap));
+  batch.DeleteRange(log(), entry_key(0), entry_key(index + 1));
+  batch.Put(meta(), std::string(kSnapshotKey), encode_snapshot(snap));
   rocksdb::WriteOptions sync;
   sync.sync = true;
   if (auto s = db_->Write(sync, &batch); !s.ok()) die("cannot compact the Raft log: " + s.ToString());
   snapshot_ = std::move(snap);
+  // The files that hold only entries now deleted go at once, instead of
+  // waiting for a compaction to rewrite their level around the deletion.
+  const std::string end = entry_key(index + 1);
+  const rocksdb::Slice end_slice(end);
+  if (auto s = rocksdb::DeleteFilesInRange(db_.get(), log(), nullptr, &end_slice, false); !s.ok()) {
+    return make_error("raft_io", "dropping the Raft log's files up to " + std::to_string(index) +
+                                     ": " + s.ToString());
+  }
   return ok_status();
 }
 

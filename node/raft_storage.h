@@ -19,11 +19,13 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "consensus/raft.h"
 #include "core/result.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 }
 
@@ -66,12 +68,17 @@ class RaftStorage final : public consensus::Storage {
   Status compact(std::uint64_t index, const consensus::ConfState& conf, Bytes data);
 
  private:
-  explicit RaftStorage(std::unique_ptr<rocksdb::DB> db);
+  RaftStorage(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles);
   void load();
+  rocksdb::ColumnFamilyHandle* meta() const { return handles_[0]; }
+  rocksdb::ColumnFamilyHandle* log() const { return handles_[1]; }
   // changes_term_or_vote() with mu_ held.
   bool term_or_vote_differs(const std::optional<consensus::HardState>& hard_state) const;
 
   std::unique_ptr<rocksdb::DB> db_;
+  // The families of kFamilies (raft_storage.cpp), in its order; destroyed
+  // before db_.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   mutable std::mutex mu_;  // guards the cached values below
   consensus::HardState hard_state_;
   consensus::Snapshot snapshot_;

@@ -1,9 +1,15 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "node/raft_storage.h"
+#include "tests/test_util.h"
 
 using namespace custos;
 using namespace custos::node;
@@ -128,4 +134,123 @@ TEST_CASE("only a commit-only change of the hard state is written without fsync"
   REQUIRE(s.ok());
   CHECK((*s)->hard_state() == consensus::HardState{2, 3, 2});
   CHECK((*s)->last_index() == 2);
+}
+
+namespace {
+
+std::uint64_t sst_bytes(const fs::path& dir) {
+  std::uint64_t total = 0;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().extension() == ".sst") total += f.file_size();
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("compaction drops the files that hold only discarded entries") {
+  // Without it the deleted entries stay on disk until a compaction rewrites
+  // their level around the range deletion.
+  TempDir dir;
+  auto s = RaftStorage::open(dir.path);
+  REQUIRE(s.ok());
+  // 64 entries of 1 MiB, not compressible: eight flushes of 8 MiB.
+  std::uint64_t x = 88172645463325252u;
+  auto payload = [&] {
+    std::string out(1 << 20, '\0');
+    for (char& c : out) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64
+      c = static_cast<char>(x);
+    }
+    return out;
+  };
+  for (std::uint64_t i = 1; i <= 64; ++i) {
+    (*s)->save(std::nullopt, {entry(i, 1, payload())}, std::nullopt);
+  }
+  // Flushes run in the background, and so do the moves of flushed files
+  // from level 0 to level 1 (RocksDB drops no file of level 0): wait
+  // (bounded) for four moves, which RocksDB's own log records one by one.
+  auto moved = [&] {
+    const std::string log = custos::testing::read_text((dir.path / "LOG").string());
+    int n = 0;
+    for (auto at = log.find("Moving #"); at != std::string::npos; at = log.find("Moving #", at + 1)) ++n;
+    return n;
+  };
+  for (int i = 0; i < 200 && moved() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(moved() >= 4);
+  REQUIRE((*s)->compact(64, consensus::ConfState{{1}, {}}, {}).ok());
+  // The files of level 1 go, once no flush still holds the version that
+  // lists them: 64 MiB less what level 0 keeps (at most four files).
+  const std::uint64_t left_max = std::uint64_t{36} << 20;
+  for (int i = 0; i < 200 && sst_bytes(dir.path) > left_max; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(sst_bytes(dir.path) <= left_max);
+  // The log goes on after its snapshot.
+  CHECK(*(*s)->term(64) == 1);
+  (*s)->save(std::nullopt, {entry(65, 2, "after")}, std::nullopt);
+  CHECK(*(*s)->entries(65, 66, UINT64_MAX) == std::vector<Entry>{entry(65, 2, "after")});
+}
+
+TEST_CASE("a log of format 1 (entries beside the hard state) is moved to format 2 on open") {
+  TempDir dir;
+  {
+    // Format 1, as an older build wrote it: one family, every key in it.
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(options, dir.path.string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    auto key = [](std::uint64_t index) {
+      std::string k = "e";
+      append_be64(k, index);
+      return k;
+    };
+    auto value = [](std::uint64_t term, std::string payload) {
+      std::string v;
+      append_be64(v, term);
+      v.push_back(static_cast<char>(EntryType::normal));
+      return v + payload;
+    };
+    std::string hs;
+    for (std::uint64_t v : {3, 2, 2}) append_be64(hs, v);  // term, vote, commit
+    rocksdb::WriteBatch batch;
+    batch.Put("format", "custos-raft/1");
+    batch.Put(key(1), value(1, "a"));
+    batch.Put(key(2), value(3, "bb"));
+    batch.Put("hs", hs);
+    REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  }
+  for (int open = 0; open < 2; ++open) {  // the upgrade, then a plain reopen
+    auto s = RaftStorage::open(dir.path);
+    REQUIRE(s.ok());
+    CHECK((*s)->last_index() == 2);
+    CHECK(*(*s)->term(2) == 3);
+    CHECK((*s)->hard_state() == consensus::HardState{3, 2, 2});
+    CHECK(*(*s)->entries(1, 3, UINT64_MAX) == std::vector<Entry>{entry(1, 1, "a"), entry(2, 3, "bb")});
+  }
+  std::vector<std::string> families;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path.string(), &families).ok());
+  CHECK(families == std::vector<std::string>{"default", "log"});
+}
+
+TEST_CASE("a log of an unknown format is refused, and left as it was") {
+  TempDir dir;
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(options, dir.path.string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    REQUIRE(db->Put(rocksdb::WriteOptions(), "format", "custos-raft/9").ok());
+  }
+  auto s = RaftStorage::open(dir.path);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == "raft_io");
+  CHECK(s.error().message.find("custos-raft/9") != std::string::npos);
+  std::vector<std::string> families;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path.string(), &families).ok());
+  CHECK(families == std::vector<std::string>{"default"});
 }
