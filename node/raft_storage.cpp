@@ -25,10 +25,10 @@ using consensus::Snapshot;
 // The entries have a family of their own because their keys only grow: a
 // memtable flushed from "log" covers indexes above everything flushed
 // before, so RocksDB moves the file down a level instead of rewriting the
-// level (and compact() drops whole files). Format 1 kept the hard state, written at
-// nearly every commit, among the entries: every flushed file then spanned
-// the whole key range, and every compaction rewrote every entry not yet
-// compacted away, on all nodes at once (docs/performance.md).
+// level (and compact() drops whole files). Format 1 kept the hard state,
+// written at nearly every commit, among the entries: every flushed file
+// then spanned the whole key range, and every compaction rewrote every
+// entry not yet compacted away, on all nodes at once (docs/performance.md).
 constexpr std::string_view kFormat = "custos-raft/2";
 constexpr std::string_view kFormatOne = "custos-raft/1";  // upgraded on open
 constexpr const char* kFamilies[] = {"default", "log"};
@@ -190,14 +190,16 @@ Status refuse_unknown_single_family(const rocksdb::DBOptions& options, const std
   }
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), dir, &raw);
-  if (!s.ok()) return make_error("raft_io", "cannot open the Raft log " + dir + ": " + s.ToString());
+  if (!s.ok()) {
+    return make_error("raft_io", "cannot open the Raft log " + dir + ": " + s.ToString());
+  }
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string format;
   s = db->Get(rocksdb::ReadOptions(), std::string(kFormatKey), &format);
   if (s.IsNotFound() || (s.ok() && (format == kFormatOne || format == kFormat))) return ok_status();
   if (!s.ok()) return make_error("raft_io", dir + ": " + s.ToString());
-  return make_error("raft_io", dir + " holds Raft log format \"" + format + "\", this build reads \"" +
-                                   std::string(kFormat) + "\"");
+  return make_error("raft_io", dir + " holds Raft log format \"" + format +
+                                   "\", this build reads \"" + std::string(kFormat) + "\"");
 }
 
 }  // namespace

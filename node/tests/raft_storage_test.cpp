@@ -173,7 +173,7 @@ TEST_CASE("compaction drops the files that hold only discarded entries") {
   auto moved = [&] {
     const std::string log = custos::testing::read_text((dir.path / "LOG").string());
     int n = 0;
-    for (auto at = log.find("Moving #"); at != std::string::npos; at = log.find("Moving #", at + 1)) ++n;
+    for (std::size_t at = 0; (at = log.find("Moving #", at)) != std::string::npos; ++at) ++n;
     return n;
   };
   for (int i = 0; i < 200 && moved() < 4; ++i) {
@@ -229,7 +229,8 @@ TEST_CASE("a log of format 1 (entries beside the hard state) is moved to format 
     CHECK((*s)->last_index() == 2);
     CHECK(*(*s)->term(2) == 3);
     CHECK((*s)->hard_state() == consensus::HardState{3, 2, 2});
-    CHECK(*(*s)->entries(1, 3, UINT64_MAX) == std::vector<Entry>{entry(1, 1, "a"), entry(2, 3, "bb")});
+    CHECK(*(*s)->entries(1, 3, UINT64_MAX) ==
+          std::vector<Entry>{entry(1, 1, "a"), entry(2, 3, "bb")});
   }
   std::vector<std::string> families;
   REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path.string(), &families).ok());
