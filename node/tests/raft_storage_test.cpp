@@ -138,6 +138,26 @@ TEST_CASE("only a commit-only change of the hard state is written without fsync"
 
 namespace {
 
+// A database of one column family holding `keys`, as a build before
+// format 2 left it.
+void write_one_family(const fs::path& dir,
+                      const std::vector<std::pair<std::string, std::string>>& keys) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(options, dir.string(), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteBatch batch;
+  for (const auto& [key, value] : keys) batch.Put(key, value);
+  REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+}
+
+std::vector<std::string> families(const fs::path& dir) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  return names;
+}
+
 std::uint64_t sst_bytes(const fs::path& dir) {
   std::uint64_t total = 0;
   for (const auto& f : fs::directory_iterator(dir)) {
@@ -196,33 +216,24 @@ TEST_CASE("compaction drops the files that hold only discarded entries") {
 
 TEST_CASE("a log of format 1 (entries beside the hard state) is moved to format 2 on open") {
   TempDir dir;
-  {
-    // Format 1, as an older build wrote it: one family, every key in it.
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(options, dir.path.string(), &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    auto key = [](std::uint64_t index) {
-      std::string k = "e";
-      append_be64(k, index);
-      return k;
-    };
-    auto value = [](std::uint64_t term, std::string payload) {
-      std::string v;
-      append_be64(v, term);
-      v.push_back(static_cast<char>(EntryType::normal));
-      return v + payload;
-    };
-    std::string hs;
-    for (std::uint64_t v : {3, 2, 2}) append_be64(hs, v);  // term, vote, commit
-    rocksdb::WriteBatch batch;
-    batch.Put("format", "custos-raft/1");
-    batch.Put(key(1), value(1, "a"));
-    batch.Put(key(2), value(3, "bb"));
-    batch.Put("hs", hs);
-    REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
-  }
+  // Format 1, as an older build wrote it: every key in one family.
+  auto key = [](std::uint64_t index) {
+    std::string k = "e";
+    append_be64(k, index);
+    return k;
+  };
+  auto value = [](std::uint64_t term, std::string payload) {
+    std::string v;
+    append_be64(v, term);
+    v.push_back(static_cast<char>(EntryType::normal));
+    return v + payload;
+  };
+  std::string hs;
+  for (std::uint64_t v : {3, 2, 2}) append_be64(hs, v);  // term, vote, commit
+  write_one_family(dir.path, {{"format", "custos-raft/1"},
+                              {key(1), value(1, "a")},
+                              {key(2), value(3, "bb")},
+                              {"hs", hs}});
   for (int open = 0; open < 2; ++open) {  // the upgrade, then a plain reopen
     auto s = RaftStorage::open(dir.path);
     REQUIRE(s.ok());
@@ -232,26 +243,15 @@ TEST_CASE("a log of format 1 (entries beside the hard state) is moved to format 
     CHECK(*(*s)->entries(1, 3, UINT64_MAX) ==
           std::vector<Entry>{entry(1, 1, "a"), entry(2, 3, "bb")});
   }
-  std::vector<std::string> families;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path.string(), &families).ok());
-  CHECK(families == std::vector<std::string>{"default", "log"});
+  CHECK(families(dir.path) == std::vector<std::string>{"default", "log"});
 }
 
 TEST_CASE("a log of an unknown format is refused, and left as it was") {
   TempDir dir;
-  {
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(options, dir.path.string(), &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    REQUIRE(db->Put(rocksdb::WriteOptions(), "format", "custos-raft/9").ok());
-  }
+  write_one_family(dir.path, {{"format", "custos-raft/9"}});
   auto s = RaftStorage::open(dir.path);
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code == "raft_io");
   CHECK(s.error().message.find("custos-raft/9") != std::string::npos);
-  std::vector<std::string> families;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path.string(), &families).ok());
-  CHECK(families == std::vector<std::string>{"default"});
+  CHECK(families(dir.path) == std::vector<std::string>{"default"});
 }
