@@ -189,6 +189,11 @@ rocksdb::Status upgrade_from_format_one(rocksdb::DB& db, rocksdb::ColumnFamilyHa
   return db.Write(sync, &batch);
 }
 
+Error format_error(const std::string& dir, const std::string& format) {
+  return make_error("raft_io", dir + " holds Raft log format \"" + format +
+                                   "\", this build reads \"" + std::string(kFormat) + "\"");
+}
+
 // Opening creates the "log" family; a database of one family whose format
 // is neither 1 nor 2 must be refused before that changes it. (A database
 // without a format is a creation cut short, and is completed.)
@@ -207,8 +212,7 @@ Status refuse_unknown_single_family(const rocksdb::DBOptions& options, const std
   s = db->Get(rocksdb::ReadOptions(), std::string(kFormatKey), &format);
   if (s.IsNotFound() || (s.ok() && (format == kFormatOne || format == kFormat))) return ok_status();
   if (!s.ok()) return make_error("raft_io", dir + ": " + s.ToString());
-  return make_error("raft_io", dir + " holds Raft log format \"" + format +
-                                   "\", this build reads \"" + std::string(kFormat) + "\"");
+  return format_error(dir, format);
 }
 
 }  // namespace
@@ -248,10 +252,7 @@ Result<std::unique_ptr<RaftStorage>> RaftStorage::open(const std::filesystem::pa
     format = kFormat;
   }
   if (!s.ok()) return make_error("raft_io", dir.string() + ": " + s.ToString());
-  if (format != kFormat) {
-    return make_error("raft_io", dir.string() + " holds Raft log format \"" + format +
-                                     "\", this build reads \"" + std::string(kFormat) + "\"");
-  }
+  if (format != kFormat) return format_error(dir.string(), format);
   storage->load();
   return storage;
 }
