@@ -46,7 +46,7 @@ Json tx_record_json(const ledger::TxRecord& r) {
 
 Json head_json(const node::Node& node, const ledger::Head& head) {
   return Json{{"network_id", node.genesis().network_id},
-              {"genesis_hash", node.genesis().hash().hex()},
+              {"genesis_hash", node.genesis_hash().hex()},
               {"height", head.height},
               {"block_hash", head.block_hash.hex()},
               {"results_hash", head.results_hash.hex()},

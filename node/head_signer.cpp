@@ -29,8 +29,8 @@ HeadSigner::HeadSigner(std::string node_id, std::string network_id, std::optiona
   // The latest quorum among the last heights signed before a restart.
   if (auto last = ledger_.last_head_signature_height()) {
     for (std::uint64_t h = *last, n = 0; n < kStatementCacheMax; --h, ++n) {
-      if (signed_head(h)) {
-        latest_quorum_height_ = h;
+      if (auto found = signed_head(h)) {
+        latest_signed_ = std::move(found);
         break;
       }
       if (h == 0) break;
@@ -147,8 +147,10 @@ HeadSigner::Verdict HeadSigner::check_and_store(std::uint64_t height, const Head
 }
 
 void HeadSigner::note_stored(std::uint64_t height) {
-  if (latest_quorum_height_ && *latest_quorum_height_ >= height) return;
-  if (signed_head(height)) latest_quorum_height_ = height;
+  // A signature of the latest signed height joins its quorum; one of a
+  // higher height may make a new one.
+  if (latest_signed_ && latest_signed_->head.height > height) return;
+  if (auto found = signed_head(height)) latest_signed_ = std::move(found);
 }
 
 std::optional<SignedHead> HeadSigner::signed_head(std::uint64_t height) const {
@@ -170,13 +172,8 @@ std::optional<SignedHead> HeadSigner::signed_head(std::uint64_t height) const {
 }
 
 std::optional<SignedHead> HeadSigner::latest_signed_head() const {
-  std::optional<std::uint64_t> height;
-  {
-    std::lock_guard lock(mu_);
-    height = latest_quorum_height_;
-  }
-  if (!height) return std::nullopt;
-  return signed_head(*height);
+  std::lock_guard lock(mu_);
+  return latest_signed_;
 }
 
 std::optional<std::pair<std::uint64_t, HeadSignature>> HeadSigner::last_own_signature() const {

@@ -92,7 +92,10 @@ class HeadSigner {
   std::multimap<std::uint64_t, HeadSignature> pending_;  // by height
   std::map<std::uint64_t, HeadStatement> statements_;    // the newest few
   std::optional<std::pair<std::uint64_t, HeadSignature>> last_own_;
-  std::optional<std::uint64_t> latest_quorum_height_;
+  // The highest signed head, kept whole: the gateway hands it out with
+  // every transaction read, and reading it back (an iterator over head_sigs,
+  // a statement) cost more the larger the ledger grew.
+  std::optional<SignedHead> latest_signed_;
   bool reported_not_signing_ = false;
 };
 

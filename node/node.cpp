@@ -118,7 +118,10 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
 
 Node::Node(NodeConfig config, Genesis genesis, std::unique_ptr<ledger::Ledger> ledger,
            std::optional<PrivateKey> node_key)
-    : config_(std::move(config)), genesis_(std::move(genesis)), ledger_(std::move(ledger)) {
+    : config_(std::move(config)),
+      genesis_(std::move(genesis)),
+      genesis_hash_(genesis_.hash()),
+      ledger_(std::move(ledger)) {
   if (auto head = ledger_->head()) applied_height_ = head->height;
   head_signer_ = std::make_unique<HeadSigner>(config_.node_id, genesis_.network_id,
                                               std::move(node_key), *ledger_);

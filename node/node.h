@@ -90,6 +90,7 @@ class Node : public BlockApplier {
 
   const ledger::Ledger& ledger() const { return *ledger_; }
   const Genesis& genesis() const { return genesis_; }
+  const Hash256& genesis_hash() const { return genesis_hash_; }  // genesis().hash(), once
   const NodeConfig& config() const { return config_; }
   const Orderer& orderer() const { return *orderer_; }
   const Counters& counters() const { return counters_; }
@@ -115,6 +116,7 @@ class Node : public BlockApplier {
 
   const NodeConfig config_;
   const Genesis genesis_;
+  const Hash256 genesis_hash_;
   std::unique_ptr<ledger::Ledger> ledger_;
   chaincode::Registry registry_;
   std::unique_ptr<HeadSigner> head_signer_;

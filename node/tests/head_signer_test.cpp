@@ -117,6 +117,15 @@ TEST_CASE("head signer: signs as a member, checks peers against membership and i
   CHECK(signer.receive(3, sign_head("node3", net.keys[2], *s3)) == HeadSigner::Verdict::kStored);
   REQUIRE(signer.latest_signed_head().has_value());
   CHECK(signer.latest_signed_head()->head.height == 3);
+  CHECK(signer.latest_signed_head()->signatures.size() == 2);
+  // A signature arriving after the quorum joins the latest signed head, and
+  // one of an older height leaves it as it is.
+  CHECK(signer.receive(3, sign_head("node2", net.keys[1], *s3)) == HeadSigner::Verdict::kStored);
+  CHECK(signer.latest_signed_head()->signatures.size() == 3);
+  CHECK(signer.receive(0, sign_head("node3", net.keys[2], *statement)) ==
+        HeadSigner::Verdict::kStored);
+  CHECK(signer.latest_signed_head()->head.height == 3);
+  CHECK(signer.signed_head(0)->signatures.size() == 3);
 
   // A node without a key, or not a member, never signs.
   HeadSigner keyless("node2", "custos-test", std::nullopt, *net.ledger);
@@ -130,4 +139,5 @@ TEST_CASE("head signer: signs as a member, checks peers against membership and i
   HeadSigner restarted("node1", "custos-test", std::nullopt, *net.ledger);
   REQUIRE(restarted.latest_signed_head().has_value());
   CHECK(restarted.latest_signed_head()->head.height == 3);
+  CHECK(restarted.latest_signed_head()->signatures.size() == 3);
 }
