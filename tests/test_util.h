@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <random>
 #include <stdexcept>
 #include <string>
 
@@ -69,8 +70,33 @@ inline int bind_loopback_socket(int* port) {
 }
 
 // A port on 127.0.0.1 that nothing listens on right now: bound, then closed.
-// Tests use it for servers they start and for "unreachable" cases.
+// Tests use it for servers they start and for "unreachable" cases. It is
+// picked below the kernel's ephemeral range (ip_local_port_range, from
+// 32768 by default): a port from that range, once closed, can go at once
+// to an outgoing connection (a node dialling its peers, a client) and be
+// refused to the server the test meant it for.
 inline int free_loopback_port() {
+  int ephemeral_low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) {
+    range >> ephemeral_low;
+  }
+  constexpr int kLow = 10000;
+  if (ephemeral_low - 1 > kLow) {
+    thread_local std::mt19937 rng(std::random_device{}());
+    std::uniform_int_distribution<int> pick(kLow, ephemeral_low - 1);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const int port = pick(rng);
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      REQUIRE(fd >= 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<std::uint16_t>(port));
+      const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      ::close(fd);
+      if (bound) return port;
+    }
+  }
   int port = 0;
   ::close(bind_loopback_socket(&port));
   return port;
