@@ -384,8 +384,7 @@ void Gateway::install_routes() {
     auto proof = node_.ledger().inclusion_proof(record->log_index, head->log_size);
     if (proof) {
       body["log_index"] = record->log_index;
-      body["log_leaf"] =
-          ledger::tx_log_leaf_data(record->tx_id, record->height, record->index, record->code);
+      body["log_leaf"] = ledger::tx_log_leaf_data(*record);
       body["inclusion_proof"] = {{"log_size", head->log_size},
                                  {"log_root", head->log_root.hex()},
                                  {"path", hashes_json(*proof)},

@@ -48,6 +48,12 @@ struct TxRecord {
   std::uint64_t log_index = 0;
 };
 
+// The log leaf data of the commit a record describes; for a record tx()
+// returned, the leaf at its log_index (its first commit).
+inline std::string tx_log_leaf_data(const TxRecord& r) {
+  return tx_log_leaf_data(r.tx_id, r.height, r.index, r.code);
+}
+
 // One change to world state; value nullopt deletes the key.
 struct StateWrite {
   std::string key;

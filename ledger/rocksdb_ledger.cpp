@@ -873,7 +873,7 @@ class RocksLedger final : public Ledger {
     leaf_hashes.reserve(effects.txs.size());
     for (std::size_t i = 0; i < effects.txs.size(); ++i) {
       const TxRecord& r = effects.txs[i];
-      std::string data = tx_log_leaf_data(r.tx_id, height, r.index, r.code);
+      std::string data = tx_log_leaf_data(r);  // r.height == height, checked above
       leaf_hashes.push_back(merkle_leaf_hash(as_bytes(data)));
       put(kTxlog, be64(old_log_size + i), data);
     }

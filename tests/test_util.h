@@ -54,15 +54,28 @@ inline std::map<std::string, std::string> document_vectors(const std::string& do
   return out;
 }
 
-// A TCP socket bound to 127.0.0.1 on a port the kernel picked; returns the
-// socket and stores the port in *port.
-inline int bind_loopback_socket(int* port) {
+// A TCP socket bound to 127.0.0.1:port (0: a port the kernel picks), or -1
+// if that port is taken.
+inline int try_bind_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel picked; returns the
+// socket and stores the port in *port.
+inline int bind_loopback_socket(int* port) {
+  int fd = try_bind_loopback(0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
   socklen_t len = sizeof addr;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   *port = ntohs(addr.sin_port);
@@ -86,15 +99,10 @@ inline int free_loopback_port() {
     std::uniform_int_distribution<int> pick(kLow, ephemeral_low - 1);
     for (int attempt = 0; attempt < 100; ++attempt) {
       const int port = pick(rng);
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      REQUIRE(fd >= 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<std::uint16_t>(port));
-      const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-      ::close(fd);
-      if (bound) return port;
+      if (int fd = try_bind_loopback(port); fd >= 0) {
+        ::close(fd);
+        return port;
+      }
     }
   }
   int port = 0;

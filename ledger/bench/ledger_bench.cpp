@@ -491,8 +491,7 @@ std::vector<ReadKind> read_kinds(const Ledger& ledger, const std::string& probe_
                          out.record = l->tx((*ids)[i]);
                          if (!out.record) return out;
                          out.located = l->block_tx(out.record->height, out.record->index);
-                         out.leaf = ledger::tx_log_leaf_data(out.record->tx_id, out.record->height,
-                                                             out.record->index, out.record->code);
+                         out.leaf = ledger::tx_log_leaf_data(*out.record);
                          out.proof = l->inclusion_proof(out.record->log_index, log_size);
                          return out;
                        },
