@@ -30,7 +30,8 @@ using consensus::Snapshot;
 // rewritten: once per raft.snapshot_entries.) Format 1 kept the hard state,
 // written at nearly every commit, among the entries: every flushed file
 // then spanned the whole key range, and every compaction rewrote every
-// entry not yet compacted away, on all nodes at once (docs/performance.md).
+// entry not yet compacted away, on all nodes at once (docs/perf-history.md,
+// eighth session).
 constexpr std::string_view kFormat = "custos-raft/2";
 constexpr std::string_view kFormatOne = "custos-raft/1";  // upgraded on open
 constexpr const char* kFamilies[] = {"default", "log"};
