@@ -798,10 +798,10 @@ std::vector<NodeMember> node_members_at(const StateView& state, std::uint64_t he
            (until.is_null() || height < until.get<std::uint64_t>());
   };
   std::vector<NodeMember> out;
-  auto nodes = state.get(kNodesStateKey);
+  auto nodes = state.get_shared(kNodesStateKey);  // read, never changed: no copies
   if (!nodes) return out;
   for (const Json& id : nodes->at("ids")) {  // sorted
-    auto node = state.get(node_state_key(id.get<std::string>()));
+    auto node = state.get_shared(node_state_key(id.get<std::string>()));
     if (!node) std::abort();  // listed ids always have a record
     if (!within(node->at("added_at_height"), node->at("removed_at_height"))) continue;
     for (const Json& k : node->at("keys")) {
