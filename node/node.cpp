@@ -273,10 +273,15 @@ void Node::prepare(const Block& block, const std::vector<Hash256>& tx_ids) {
   registry_.verify_ahead(block.txs, tx_ids);
 }
 
-void Node::apply(const Block& block, const std::vector<Hash256>& tx_ids) {
+ledger::BlockEffects Node::execute(const Block& block, const std::vector<Hash256>& tx_ids) {
   auto t = std::chrono::steady_clock::now();
   ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block, tx_ids);
   counters_.execute_us += micros_since(t);
+  return effects;
+}
+
+void Node::commit(const Block& block, ledger::BlockEffects effects) {
+  auto t = std::chrono::steady_clock::now();
   if (auto s = ledger_->commit_block(block, effects); !s) {
     std::fprintf(stderr, "custos-node: FATAL: cannot commit block %llu: %s\n",
                  static_cast<unsigned long long>(block.header.height), s.error().message.c_str());

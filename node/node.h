@@ -82,9 +82,11 @@ class Node : public BlockApplier {
   std::vector<std::optional<ledger::TxRecord>> wait_for_commits(const std::vector<Hash256>& tx_ids,
                                                                 std::chrono::milliseconds timeout);
 
-  // BlockApplier: execute and commit. A block that cannot be committed stops
-  // the process: a peer must never run on with a state it could not persist.
-  void apply(const Block& block, const std::vector<Hash256>& tx_ids) override;
+  // BlockApplier: execute, then commit. A block that cannot be committed
+  // stops the process: a peer must never run on with a state it could not
+  // persist.
+  ledger::BlockEffects execute(const Block& block, const std::vector<Hash256>& tx_ids) override;
+  void commit(const Block& block, ledger::BlockEffects effects) override;
   // BlockApplier: verifies the block's signatures this node has not seen.
   void prepare(const Block& block, const std::vector<Hash256>& tx_ids) override;
 

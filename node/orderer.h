@@ -24,7 +24,16 @@ class BlockApplier {
  public:
   virtual ~BlockApplier() = default;
   // tx_ids[i] is block.txs[i].id(), which the caller has computed already.
-  virtual void apply(const Block& block, const std::vector<Hash256>& tx_ids) = 0;
+  void apply(const Block& block, const std::vector<Hash256>& tx_ids) {
+    commit(block, execute(block, tx_ids));
+  }
+  // The two halves of apply(), for an orderer that executes a block ahead of
+  // its commit. execute() runs the block on the ledger as it stands and
+  // writes nothing; its effects are what commit() must be given only while
+  // the ledger's head is still the one it executed on. Both are called from
+  // the thread that applies blocks (never at once).
+  virtual ledger::BlockEffects execute(const Block& block, const std::vector<Hash256>& tx_ids) = 0;
+  virtual void commit(const Block& block, ledger::BlockEffects effects) = 0;
   // Work that may be done for a block before it is committed, on any thread:
   // verifying and remembering its signatures, so that apply() need not. A
   // block prepared is not necessarily applied (a new leader may overwrite
@@ -95,9 +104,14 @@ class Orderer {
   // ahead (by the prepare thread on a follower, or as the leader built its
   // own proposal), and how many it decoded itself (a backlog, entries
   // applied again after a restart). The single-node orderer counts neither.
+  // Of the blocks applied, how many were executed ahead of their commit (on
+  // the ledger head they then committed on), and how many executions ahead
+  // were thrown away (the head moved, or a new leader overwrote the entry).
   struct PrepareStats {
     std::uint64_t prepared = 0;
     std::uint64_t unprepared = 0;
+    std::uint64_t executed_ahead = 0;
+    std::uint64_t ahead_discarded = 0;
   };
   virtual PrepareStats prepare_stats() const { return {}; }
 };

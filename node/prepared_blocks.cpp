@@ -65,6 +65,15 @@ std::optional<PreparedBlocks::Ready> PreparedBlocks::take(std::uint64_t index, s
   return out;
 }
 
+std::optional<PreparedBlocks::Next> PreparedBlocks::take_next_after(std::uint64_t index) {
+  std::lock_guard lock(mu_);
+  auto it = slots_.upper_bound(index);
+  if (it == slots_.end() || !it->second.done || !it->second.ready) return std::nullopt;
+  Next next{it->first, it->second.term, std::move(*it->second.ready)};
+  erase(it);
+  return next;
+}
+
 std::size_t PreparedBlocks::size() const {
   std::lock_guard lock(mu_);
   return slots_.size();

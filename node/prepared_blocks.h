@@ -52,6 +52,17 @@ class PreparedBlocks {
   std::optional<Ready> take(std::uint64_t index, std::uint64_t term,
                             std::chrono::milliseconds wait);
 
+  // The first entry held after `index`, if its block is prepared, with its
+  // (index, term); forgets it (take() then finds nothing for that index).
+  // Nothing if that entry is still being prepared or is not a block. For
+  // executing the next block ahead of its commit.
+  struct Next {
+    std::uint64_t index = 0;
+    std::uint64_t term = 0;
+    Ready ready;
+  };
+  std::optional<Next> take_next_after(std::uint64_t index);
+
   std::size_t size() const;
   std::size_t bytes() const;
 

@@ -619,20 +619,31 @@ bool RaftOrderer::drain_applies() {
 
 void RaftOrderer::run_applies() {
   for (;;) {
-    Entry entry;
+    std::optional<Entry> entry;
     {
       std::unique_lock lock(apply_mu_);
-      apply_cv_.wait(lock, [&] { return apply_stopping_ || !apply_jobs_.empty(); });
+      apply_cv_.wait(lock, [&] { return apply_stopping_ || !apply_jobs_.empty() || look_ahead_; });
       if (apply_stopping_) return;
-      entry = std::move(apply_jobs_.front());
-      apply_jobs_.pop_front();
+      if (!apply_jobs_.empty()) {
+        entry = std::move(apply_jobs_.front());
+        apply_jobs_.pop_front();
+      } else {
+        look_ahead_ = false;
+      }
+      // Busy while executing ahead too: a snapshot install waits for it.
       apply_busy_ = true;
     }
-    apply_entry(entry);
-    set_applied(entry.index);
+    if (entry) {
+      apply_entry(*entry);
+      set_applied(entry->index);
+    } else {
+      execute_ahead();
+    }
     {
       std::lock_guard lock(apply_mu_);
       apply_busy_ = false;
+      // The next block may have been prepared meanwhile, or now extend the head.
+      if (entry) look_ahead_ = true;
     }
     apply_done_cv_.notify_all();
   }
@@ -671,8 +682,38 @@ void RaftOrderer::prepare_entry(const Entry& entry) {
     }
     applier_.prepare(*block, ids);
     prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block).value(), std::move(ids)});
+    look_ahead();
   });
   if (!posted) prepared_.cancel(index, term);
+}
+
+void RaftOrderer::look_ahead() {
+  {
+    std::lock_guard lock(apply_mu_);
+    look_ahead_ = true;
+  }
+  apply_cv_.notify_one();
+}
+
+void RaftOrderer::execute_ahead() {
+  // Entries up to the applied one (a snapshot may skip past) are done with.
+  if (ahead_ && ahead_->index <= ledger_applied()) {
+    if (ahead_->effects) blocks_ahead_discarded_++;
+    ahead_.reset();
+  }
+  if (!ahead_) {
+    auto next = prepared_.take_next_after(ledger_applied());
+    if (!next) return;
+    ahead_ = Ahead{next->index, next->term, std::move(next->ready.block),
+                   std::move(next->ready.ids), std::nullopt, Hash256{}};
+  }
+  auto head = ledger_.head();
+  if (ahead_->effects && ahead_->on_head == head->block_hash) return;
+  // Not the block after this head (yet, or ever): apply_entry decides.
+  if (check_extends(network_id_, ahead_->block.header, *head)) return;
+  if (ahead_->effects) blocks_ahead_discarded_++;
+  ahead_->effects = applier_.execute(ahead_->block, ahead_->ids);
+  ahead_->on_head = head->block_hash;
 }
 
 void RaftOrderer::apply_entry(const Entry& entry) {
@@ -699,7 +740,25 @@ void RaftOrderer::apply_entry(const Entry& entry) {
   if (entry.type != EntryType::normal) return;
   std::vector<Hash256> ids;
   std::optional<Block> ready;
-  if (auto prepared = prepared_.take(entry.index, entry.term, kPreparedWait)) {
+  // The block executed ahead is this entry's (same index and term), or
+  // was overwritten by a new leader's.
+  std::optional<ledger::BlockEffects> executed;
+  Hash256 executed_on;
+  if (ahead_ && ahead_->index <= entry.index) {
+    if (ahead_->index == entry.index && ahead_->term == entry.term) {
+      ready = std::move(ahead_->block);
+      ids = std::move(ahead_->ids);
+      executed = std::move(ahead_->effects);
+      executed_on = ahead_->on_head;
+    } else if (ahead_->effects) {
+      blocks_ahead_discarded_++;
+    }
+    ahead_.reset();
+  }
+  if (ready) {
+    prepared_.take(entry.index, entry.term, std::chrono::milliseconds(0));  // forgets older ones
+    blocks_prepared_++;
+  } else if (auto prepared = prepared_.take(entry.index, entry.term, kPreparedWait)) {
     ready = std::move(prepared->block);
     ids = std::move(prepared->ids);
     blocks_prepared_++;
@@ -737,7 +796,13 @@ void RaftOrderer::apply_entry(const Entry& entry) {
               ", " + std::to_string(head->log_size) + "/" + head->log_root.hex() + ", " +
               head->state_root.hex() + ": this node's state has diverged");
   }
-  applier_.apply(*block, ids);
+  if (executed && executed_on == head->block_hash) {
+    blocks_executed_ahead_++;
+    applier_.commit(*block, std::move(*executed));
+  } else {
+    if (executed) blocks_ahead_discarded_++;
+    applier_.apply(*block, ids);
+  }
   mempool_.forget(ids);
   std::lock_guard lock(in_mu_);
   for (const auto& id : ids) forwarded_.erase(id);
@@ -856,6 +921,7 @@ void RaftOrderer::maybe_propose_block() {
   const std::uint64_t term = raft_->entry_term(index).value_or(0);
   if (prepared_.begin(index, term, text.size())) {
     prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block), std::move(ids)});
+    look_ahead();  // executed while the followers write it
   }
   proposed_ = Proposed{index, std::move(batch)};
 }

@@ -24,7 +24,12 @@
 // On a follower, a prepare thread decodes each block the leader sends and
 // verifies its signatures while the entry is written and committed; the
 // apply thread takes the decoded block by log index and term, as it takes a
-// leader's own proposal, which it never parses back.
+// leader's own proposal, which it never parses back. While it has nothing
+// to apply, the apply thread executes the next prepared block if it extends
+// the ledger's head (on the leader, its proposal; on a follower, the block
+// just received), so that when the entry commits only the ledger write and
+// the head signature remain. Those effects are used only if the head has
+// not moved since and the entry at that index still has that term.
 // The leader cuts its next block only once its ledger has applied the log,
 // and the log is compacted only up to what the ledger has applied.
 //
@@ -100,7 +105,8 @@ class RaftOrderer : public Orderer {
   std::uint64_t malformed_frames() const override { return malformed_frames_.load(); }
   LogSyncStats log_sync_stats() const override;
   PrepareStats prepare_stats() const override {
-    return {blocks_prepared_.load(), blocks_unprepared_.load()};
+    return {blocks_prepared_.load(), blocks_unprepared_.load(), blocks_executed_ahead_.load(),
+            blocks_ahead_discarded_.load()};
   }
 
   // The port the Raft transport listens on (after start()).
@@ -130,6 +136,11 @@ class RaftOrderer : public Orderer {
   bool drain_applies();
   void run_applies();  // the apply thread
   void apply_entry(const consensus::Entry& entry);
+  // Apply thread, idle: executes the next prepared block if it extends the
+  // ledger's head, so that its commit only has to write it.
+  void execute_ahead();
+  // A block was prepared: wakes the apply thread to execute it ahead.
+  void look_ahead();
   // Consensus thread, follower: has the prepare thread decode a block just
   // received from the leader and verify its signatures, while the entry is
   // written and committed.
@@ -222,6 +233,7 @@ class RaftOrderer : public Orderer {
   std::condition_variable apply_cv_;       // a job queued, or stopping
   std::condition_variable apply_done_cv_;  // a job finished
   std::deque<consensus::Entry> apply_jobs_;
+  bool look_ahead_ = false;  // a block was prepared: execute it ahead if idle
   bool apply_busy_ = false;
   bool apply_stopping_ = false;
   std::thread apply_thread_;
@@ -246,6 +258,20 @@ class RaftOrderer : public Orderer {
   PreparedBlocks prepared_{kPreparedMax, kPreparedBytesMax};
   std::atomic<std::uint64_t> blocks_prepared_{0};
   std::atomic<std::uint64_t> blocks_unprepared_{0};
+  // The next block, executed by the apply thread while its entry is being
+  // replicated (apply thread only). Its effects hold while the ledger's head
+  // is still `on_head`.
+  struct Ahead {
+    std::uint64_t index = 0;
+    std::uint64_t term = 0;
+    Block block;
+    std::vector<Hash256> ids;
+    std::optional<ledger::BlockEffects> effects;
+    Hash256 on_head;
+  };
+  std::optional<Ahead> ahead_;
+  std::atomic<std::uint64_t> blocks_executed_ahead_{0};
+  std::atomic<std::uint64_t> blocks_ahead_discarded_{0};
   // After what its jobs use (prepared_, applier_), so that it is stopped
   // and joined before they go.
   Worker preparer_{kPreparedMax, "custos-prepare"};

@@ -128,3 +128,34 @@ TEST_CASE("prepared blocks are bounded in entries and in bytes") {
   CHECK(prepared.size() == 0);
   CHECK(prepared.bytes() == 0);
 }
+
+TEST_CASE("the next prepared block after an index is taken for executing ahead") {
+  PreparedBlocks prepared(8, 1 << 20);
+  CHECK_FALSE(prepared.take_next_after(0));  // nothing held
+  REQUIRE(prepared.begin(4, 2, 100));
+  REQUIRE(prepared.begin(6, 2, 100));
+  prepared.finish(6, 2, block_at(60));
+  SUBCASE("the first entry after the index is still being prepared: nothing") {
+    CHECK_FALSE(prepared.take_next_after(3));
+    CHECK(prepared.size() == 2);
+  }
+  SUBCASE("a first entry that is no block: nothing, and it stays for take()") {
+    prepared.finish(4, 2, std::nullopt);
+    CHECK_FALSE(prepared.take_next_after(3));
+    CHECK(prepared.size() == 2);
+  }
+  SUBCASE("prepared: taken with its index and term, and only once") {
+    prepared.finish(4, 2, block_at(40));
+    auto next = prepared.take_next_after(3);
+    REQUIRE(next);
+    CHECK(next->index == 4);
+    CHECK(next->term == 2);
+    CHECK(next->ready.block.header.height == 40);
+    CHECK_FALSE(prepared.take(4, 2, milliseconds(0)));  // gone for take() too
+    auto after = prepared.take_next_after(4);  // entries after it are untouched
+    REQUIRE(after);
+    CHECK(after->index == 6);
+    CHECK(prepared.size() == 0);
+    CHECK(prepared.bytes() == 0);
+  }
+}
