@@ -17,9 +17,10 @@
 namespace custos::node {
 
 // What the orderer hands ordered blocks to (the node: execute, then commit).
-// apply() is called in height order and never twice at once (under Raft
-// from the apply thread, and from the consensus thread while it installs a
-// snapshot with the apply thread idle).
+// apply(), and execute() and commit(), are called in height order and never
+// two at once (under Raft from the apply thread, and from the consensus
+// thread while it installs a snapshot with the apply thread idle and kept
+// from executing ahead).
 class BlockApplier {
  public:
   virtual ~BlockApplier() = default;

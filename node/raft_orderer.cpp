@@ -528,7 +528,10 @@ bool RaftOrderer::handle_ready() {
   if (rd.snapshot) {
     // The blocks before it come from peers, applied here: after the queued
     // ones. They must be durable before the log stops holding their entries.
-    if (!drain_applies() || !install_snapshot(*rd.snapshot)) return false;
+    if (!drain_applies()) return false;
+    const bool installed = install_snapshot(*rd.snapshot);
+    resume_applies();
+    if (!installed) return false;
     sync_ledger();
   }
   // A leader's appends and heartbeats promise nothing about its own log, so
@@ -614,7 +617,17 @@ bool RaftOrderer::queue_apply(const Entry& entry) {
 bool RaftOrderer::drain_applies() {
   std::unique_lock lock(apply_mu_);
   apply_done_cv_.wait(lock, [&] { return stopping_ || (apply_jobs_.empty() && !apply_busy_); });
+  installing_ = true;  // and no execution ahead starts until resume_applies()
   return !stopping_;
+}
+
+void RaftOrderer::resume_applies() {
+  {
+    std::lock_guard lock(apply_mu_);
+    installing_ = false;
+    look_ahead_ = true;
+  }
+  apply_cv_.notify_one();
 }
 
 void RaftOrderer::run_applies() {
@@ -622,7 +635,9 @@ void RaftOrderer::run_applies() {
     std::optional<Entry> entry;
     {
       std::unique_lock lock(apply_mu_);
-      apply_cv_.wait(lock, [&] { return apply_stopping_ || !apply_jobs_.empty() || look_ahead_; });
+      apply_cv_.wait(lock, [&] {
+        return apply_stopping_ || !apply_jobs_.empty() || (look_ahead_ && !installing_);
+      });
       if (apply_stopping_) return;
       if (!apply_jobs_.empty()) {
         entry = std::move(apply_jobs_.front());
@@ -781,11 +796,13 @@ void RaftOrderer::apply_entry(const Entry& entry) {
       log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                     ": a stale block for height " + std::to_string(h.height));
     }
+    if (executed) blocks_ahead_discarded_++;
     return;
   }
   if (auto why = check_extends(network_id_, h, *head); why == "chain") {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) + ": block " +
                                   std::to_string(h.height) + " does not extend the ledger head");
+    if (executed) blocks_ahead_discarded_++;
     return;
   } else if (why) {
     fatal(config_.node_id,

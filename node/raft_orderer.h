@@ -132,8 +132,11 @@ class RaftOrderer : public Orderer {
   // Consensus thread: queues a committed entry (waiting while the queue is
   // full); false if stopping.
   bool queue_apply(const consensus::Entry& entry);
-  // Consensus thread: waits until every queued entry is applied; false if stopping.
+  // Consensus thread: waits until every queued entry is applied and the apply
+  // thread is idle, and keeps it from executing ahead (the consensus thread
+  // is about to apply blocks itself) until resume_applies(); false if stopping.
   bool drain_applies();
+  void resume_applies();
   void run_applies();  // the apply thread
   void apply_entry(const consensus::Entry& entry);
   // Apply thread, idle: executes the next prepared block if it extends the
@@ -234,6 +237,7 @@ class RaftOrderer : public Orderer {
   std::condition_variable apply_done_cv_;  // a job finished
   std::deque<consensus::Entry> apply_jobs_;
   bool look_ahead_ = false;  // a block was prepared: execute it ahead if idle
+  bool installing_ = false;  // a snapshot is being installed: nothing is executed ahead
   bool apply_busy_ = false;
   bool apply_stopping_ = false;
   std::thread apply_thread_;

@@ -732,13 +732,12 @@ TEST_CASE("signed heads: every node serves a head signed by a quorum of distinct
   }
   // Blocks were executed while their entries were replicated (on the
   // leader at least: it executes each proposal while the followers write
-  // it), and with one leader and nothing else applied meanwhile, no
-  // execution ahead was thrown away. The heads above agree, so the
-  // effects committed from those executions were the right ones.
+  // it). The heads above agree, and each block's header names the results
+  // and roots its proposer computed, which every node checks against its
+  // own: effects committed from an execution ahead were the right ones.
   std::uint64_t executed_ahead = 0;
   for (int i = 1; i <= cluster.size(); ++i) {
     executed_ahead += cluster.metric(i, "custos_raft_blocks_executed_ahead_total");
-    CHECK(cluster.metric(i, "custos_raft_blocks_ahead_discarded_total") == 0);
   }
   CHECK(executed_ahead > 0);
 }
