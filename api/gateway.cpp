@@ -687,12 +687,12 @@ void Gateway::install_routes() {
            prepare.prepared);
     metric("custos_raft_blocks_unprepared_total", "counter",
            "Log entries the apply thread had to decode itself.", prepare.unprepared);
+    metric("custos_raft_block_executions_ahead_total", "counter",
+           "Blocks executed while their entry was replicated, before its commit.",
+           prepare.executions_ahead);
     metric("custos_raft_blocks_executed_ahead_total", "counter",
-           "Blocks executed while their entry was replicated, then only written at commit.",
+           "Blocks committed from an execution ahead: only written at commit.",
            prepare.executed_ahead);
-    metric("custos_raft_blocks_ahead_discarded_total", "counter",
-           "Executions ahead thrown away (the head moved, or a new leader overwrote the entry).",
-           prepare.ahead_discarded);
     auto latest = node_.latest_signed_head();
     metric("custos_signed_head_height", "gauge",
            "Height of the latest head signed by a quorum of nodes (0: none yet).",

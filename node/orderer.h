@@ -105,14 +105,15 @@ class Orderer {
   // ahead (by the prepare thread on a follower, or as the leader built its
   // own proposal), and how many it decoded itself (a backlog, entries
   // applied again after a restart). The single-node orderer counts neither.
-  // Of the blocks applied, how many were executed ahead of their commit (on
-  // the ledger head they then committed on), and how many executions ahead
-  // were thrown away (the head moved, or a new leader overwrote the entry).
+  // Blocks executed ahead of their commit, and of the blocks applied, how
+  // many were committed from such an execution (on the ledger head it ran
+  // on). The difference is the executions thrown away (the head moved, or a
+  // new leader overwrote the entry), and at most one awaiting its commit.
   struct PrepareStats {
     std::uint64_t prepared = 0;
     std::uint64_t unprepared = 0;
+    std::uint64_t executions_ahead = 0;
     std::uint64_t executed_ahead = 0;
-    std::uint64_t ahead_discarded = 0;
   };
   virtual PrepareStats prepare_stats() const { return {}; }
 };

@@ -712,10 +712,7 @@ void RaftOrderer::look_ahead() {
 
 void RaftOrderer::execute_ahead() {
   // Entries up to the applied one (a snapshot may skip past) are done with.
-  if (ahead_ && ahead_->index <= ledger_applied()) {
-    if (ahead_->effects) blocks_ahead_discarded_++;
-    ahead_.reset();
-  }
+  if (ahead_ && ahead_->index <= ledger_applied()) ahead_.reset();
   if (!ahead_) {
     auto next = prepared_.take_next_after(ledger_applied());
     if (!next) return;
@@ -726,7 +723,7 @@ void RaftOrderer::execute_ahead() {
   if (ahead_->effects && ahead_->on_head == head->block_hash) return;
   // Not the block after this head (yet, or ever): apply_entry decides.
   if (check_extends(network_id_, ahead_->block.header, *head)) return;
-  if (ahead_->effects) blocks_ahead_discarded_++;
+  block_executions_ahead_++;
   ahead_->effects = applier_.execute(ahead_->block, ahead_->ids);
   ahead_->on_head = head->block_hash;
 }
@@ -765,8 +762,6 @@ void RaftOrderer::apply_entry(const Entry& entry) {
       ids = std::move(ahead_->ids);
       executed = std::move(ahead_->effects);
       executed_on = ahead_->on_head;
-    } else if (ahead_->effects) {
-      blocks_ahead_discarded_++;
     }
     ahead_.reset();
   }
@@ -796,13 +791,11 @@ void RaftOrderer::apply_entry(const Entry& entry) {
       log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) +
                                     ": a stale block for height " + std::to_string(h.height));
     }
-    if (executed) blocks_ahead_discarded_++;
     return;
   }
   if (auto why = check_extends(network_id_, h, *head); why == "chain") {
     log_line(config_.node_id, "skipping log entry " + std::to_string(entry.index) + ": block " +
                                   std::to_string(h.height) + " does not extend the ledger head");
-    if (executed) blocks_ahead_discarded_++;
     return;
   } else if (why) {
     fatal(config_.node_id,
@@ -817,7 +810,6 @@ void RaftOrderer::apply_entry(const Entry& entry) {
     blocks_executed_ahead_++;
     applier_.commit(*block, std::move(*executed));
   } else {
-    if (executed) blocks_ahead_discarded_++;
     applier_.apply(*block, ids);
   }
   mempool_.forget(ids);

@@ -105,8 +105,8 @@ class RaftOrderer : public Orderer {
   std::uint64_t malformed_frames() const override { return malformed_frames_.load(); }
   LogSyncStats log_sync_stats() const override;
   PrepareStats prepare_stats() const override {
-    return {blocks_prepared_.load(), blocks_unprepared_.load(), blocks_executed_ahead_.load(),
-            blocks_ahead_discarded_.load()};
+    return {blocks_prepared_.load(), blocks_unprepared_.load(), block_executions_ahead_.load(),
+            blocks_executed_ahead_.load()};
   }
 
   // The port the Raft transport listens on (after start()).
@@ -274,8 +274,8 @@ class RaftOrderer : public Orderer {
     Hash256 on_head;
   };
   std::optional<Ahead> ahead_;
+  std::atomic<std::uint64_t> block_executions_ahead_{0};
   std::atomic<std::uint64_t> blocks_executed_ahead_{0};
-  std::atomic<std::uint64_t> blocks_ahead_discarded_{0};
   // After what its jobs use (prepared_, applier_), so that it is stopped
   // and joined before they go.
   Worker preparer_{kPreparedMax, "custos-prepare"};
