@@ -659,6 +659,9 @@ void Gateway::install_routes() {
     auto seconds = [](std::uint64_t us) { return static_cast<double>(us) / 1e6; };
     metric("custos_block_execute_seconds_total", "counter",
            "Time spent running blocks' transactions.", seconds(c.execute_us.load()));
+    metric("custos_block_stage_seconds_total", "counter",
+           "Time spent computing blocks' writes and roots before writing them.",
+           seconds(c.stage_us.load()));
     metric("custos_block_commit_seconds_total", "counter",
            "Time spent writing blocks to the ledger.", seconds(c.commit_us.load()));
     metric("custos_block_sign_seconds_total", "counter",

@@ -165,6 +165,16 @@ struct LedgerOptions {
   std::size_t history_cache_bytes = std::size_t{16} << 20;
 };
 
+// A block made ready to write by Ledger::stage_block(): its effects, the
+// head it makes, and (opaque) the ledger's writes.
+class StagedBlock {
+ public:
+  virtual ~StagedBlock() = default;
+  // The head once the block is written: its hash, results hash and roots.
+  virtual const Head& head() const = 0;
+  virtual const BlockEffects& effects() const = 0;
+};
+
 struct BlockTx {
   BlockHeader header;
   Transaction tx;
@@ -203,7 +213,23 @@ class Ledger {
   // batch it appends one transaction log leaf per record (block order) and
   // sets each history key's state map value from its last append in the
   // block. Errors: "ledger_order", "ledger_io".
-  virtual Status commit_block(const Block& block, const BlockEffects& effects) = 0;
+  Status commit_block(const Block& block, const BlockEffects& effects) {
+    auto staged = stage_block(block, effects);
+    if (!staged) return staged.error();
+    return write_staged(**staged);
+  }
+  // commit_block() in two halves, for a caller that wants a block's head
+  // (its roots) before the block is written: an orderer that executes a
+  // block while it is replicated. stage_block() checks the block and its
+  // effects as commit_block() does and computes everything it would write
+  // and the head it would make, writing nothing; write_staged() writes that
+  // in one atomic batch. A staged block is for the head it was staged on:
+  // once any other block has been committed, write_staged() refuses it
+  // ("ledger_order", nothing written), as it refuses one written already.
+  // One caller at a time, for all three.
+  virtual Result<std::unique_ptr<StagedBlock>> stage_block(const Block& block,
+                                                           BlockEffects effects) const = 0;
+  virtual Status write_staged(StagedBlock& staged) = 0;
   // Makes every block committed so far durable (an fsync of RocksDB's
   // write-ahead log); what sync_writes does at each commit. Thread-safe.
   // Errors: "ledger_io".

@@ -7,7 +7,7 @@
 // each Get or iterator a single sequence number to read at, and it publishes
 // a WriteBatch's sequence numbers only after the whole batch is in the
 // memtable (true with the default DBOptions: unordered_write and
-// two_write_queues off, which we never change). Since commit_block() writes a
+// two_write_queues off, which we never change). Since write_staged() writes a
 // block and all of its effects in one batch, any single read sees either all
 // of a block or none of it, with no explicit snapshot. A caller that makes
 // several reads can see a later block in the second one, but because blocks
@@ -16,7 +16,7 @@
 // What aborts. Bad data *read back* from the database is corruption, and an
 // I/O error on a read cannot be reported through the read API without being
 // mistaken for "absent", which would let state silently diverge; both stop
-// the process. Caller bugs in commit_block() (a history key holding 0x00, a
+// the process. Caller bugs in stage_block() (a history key holding 0x00, a
 // gap in a key's history seqs, a value that is not canonical JSON, a block
 // that would not parse back) also abort: the node's executor and consensus
 // guarantee them, so a violation is a broken invariant, not bad input.
@@ -796,9 +796,10 @@ class RocksLedger final : public Ledger {
     return hash_from_raw(*bytes, "results hash at height " + std::to_string(height));
   }
 
-  Status commit_block(const Block& block, const BlockEffects& effects) override {
+  Result<std::unique_ptr<StagedBlock>> stage_block(const Block& block,
+                                                   BlockEffects effects) const override {
     // The contract says one caller at a time; the lock makes a misbehaving
-    // second caller wait instead of committing two blocks at one height.
+    // second caller wait instead of staging on a head that is changing.
     std::lock_guard lock(commit_mutex_);
     const std::uint64_t height = block.header.height;
 
@@ -854,7 +855,9 @@ class RocksLedger final : public Ledger {
           " is malformed: " + check.error().message);
     }
 
-    rocksdb::WriteBatch batch;
+    auto staged = std::make_unique<Staged>();
+    staged->base = current;
+    rocksdb::WriteBatch& batch = staged->batch;
     auto put = [&](Cf cf, std::string_view key, std::string_view value) {
       auto s = batch.Put(handles_[cf], slice(key), slice(value));
       if (!s.ok()) die("WriteBatch::Put: " + s.ToString());
@@ -906,11 +909,11 @@ class RocksLedger final : public Ledger {
       }
     }
 
-    std::map<std::string, std::uint64_t, std::less<>> next_seq;
+    std::map<std::string, std::uint64_t, std::less<>>& next_seq = staged->next_seq;
     // Each key's state map value comes from its last append in the block.
     std::map<std::string, Hash256, std::less<>> history_heads;
     std::unique_ptr<rocksdb::Iterator> last;  // made on the first key not in history_next_
-    std::vector<std::string> history_texts;   // for history_cache_, when it is on
+    std::vector<std::string>& history_texts = staged->history_texts;  // for history_cache_, if on
     for (std::size_t i = 0; i < effects.history.size(); ++i) {
       const HistoryAppend& a = effects.history[i];
       if (a.key.find('\0') != std::string::npos) {
@@ -944,10 +947,11 @@ class RocksLedger final : public Ledger {
       if (history_cache_.enabled()) history_texts.push_back(std::move(text));
     }
 
-    // Only commit_block() writes mlog and smt, under commit_mutex_, so the
+    // Only write_staged() writes mlog and smt, under commit_mutex_, so the
     // latest state is the committed version these updates must start from.
     RocksLogStore log_store(*db_, handles_[kMlog], log_cache_);
-    std::vector<NodeWrite> log_writes = MerkleLog(log_store, old_log_size).append(leaf_hashes);
+    std::vector<NodeWrite>& log_writes = staged->log_writes;
+    log_writes = MerkleLog(log_store, old_log_size).append(leaf_hashes);
     for (const NodeWrite& w : log_writes) put(kMlog, mlog_key(w.level, w.index), raw(w.hash));
     const std::uint64_t log_size = old_log_size + leaf_hashes.size();
     PendingLogStore log_after(log_store, log_writes);
@@ -955,7 +959,6 @@ class RocksLedger final : public Ledger {
     if (!log_root) die("commit_block: log root: " + log_root.error().message);
 
     Hash256 state_root = current ? current->state_root : kSmtEmpty;
-    SmtWrites smt_writes;
     if (!history_heads.empty()) {
       std::vector<SmtChange> changes;
       changes.reserve(history_heads.size());
@@ -978,35 +981,53 @@ class RocksLedger final : public Ledger {
             if (!s.ok()) die("WriteBatch::Delete: " + s.ToString());
           });
       state_root = update->root;
-      smt_writes = std::move(update->writes);
+      staged->smt_writes = std::move(update->writes);
     }
 
     const ChainRoots roots{log_size, *log_root, state_root};
     put(kMeta, results_key(height), raw(effects.results_hash));
     put(kMeta, roots_key(height), encode_roots(roots));
-    const Head new_head{
+    staged->new_head = Head{
         height,    block.header.hash(), effects.results_hash, block.header.timestamp_ms, log_size,
         *log_root, state_root};
-    put(kMeta, kHeadKey, encode_head(new_head));
+    put(kMeta, kHeadKey, encode_head(staged->new_head));
+    staged->effects_ = std::move(effects);
+    return std::unique_ptr<StagedBlock>(std::move(staged));
+  }
 
+  Status write_staged(StagedBlock& staged_block) override {
+    std::lock_guard lock(commit_mutex_);
+    auto& staged = dynamic_cast<Staged&>(staged_block);
+    const std::uint64_t height = staged.new_head.height;
+    auto current = head();
+    if (staged.written || current.has_value() != staged.base.has_value() ||
+        (current && current->block_hash != staged.base->block_hash)) {
+      return order_error("block " + std::to_string(height) + " was staged on " +
+                         (staged.base ? "block " + std::to_string(staged.base->height)
+                                      : std::string("an empty ledger")) +
+                         (staged.written ? " and is written already"
+                                         : "; the head has moved since"));
+    }
+    staged.written = true;
+    const BlockEffects& effects = staged.effects_;
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_writes;
     state_cache_.begin_write(effects.writes);
     history_cache_.begin_write(effects.history);
-    auto s = db_->Write(wo, &batch);
+    auto s = db_->Write(wo, &staged.batch);
     if (s.ok()) {
       std::lock_guard top_lock(top_mu_);
-      smt_top_.apply(smt_writes);
+      smt_top_.apply(staged.smt_writes);
       top_height_ = height;
     }
     state_cache_.end_write(effects.writes, s.ok());
-    history_cache_.end_write(effects.history, history_texts, s.ok());
+    history_cache_.end_write(effects.history, staged.history_texts, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
-    log_cache_.add(log_writes, log_size);
-    if (history_next_.size() + next_seq.size() > kHistoryNextMax) history_next_.clear();
-    for (auto& [key, next] : next_seq) history_next_.insert_or_assign(key, next);
+    log_cache_.add(staged.log_writes, staged.new_head.log_size);
+    if (history_next_.size() + staged.next_seq.size() > kHistoryNextMax) history_next_.clear();
+    for (auto& [key, next] : staged.next_seq) history_next_.insert_or_assign(key, next);
     std::lock_guard head_lock(head_mu_);
-    head_ = new_head;
+    head_ = staged.new_head;
     return ok_status();
   }
 
@@ -1498,11 +1519,28 @@ class RocksLedger final : public Ledger {
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   const LedgerOptions options_;
-  std::mutex commit_mutex_;
+  // A block staged by stage_block(), for write_staged().
+  struct Staged final : StagedBlock {
+    const Head& head() const override { return new_head; }
+    const BlockEffects& effects() const override { return effects_; }
+
+    std::optional<Head> base;  // the head it was staged on
+    Head new_head;
+    BlockEffects effects_;
+    rocksdb::WriteBatch batch;
+    SmtWrites smt_writes;
+    std::vector<NodeWrite> log_writes;
+    std::map<std::string, std::uint64_t, std::less<>> next_seq;
+    std::vector<std::string> history_texts;
+    bool written = false;
+  };
+
+  mutable std::mutex commit_mutex_;
   // The next history seq of keys recent blocks appended to, so that a
   // commit checks an append's seq without seeking the history family. Only
-  // commit_block() writes history, under commit_mutex_, which guards this
-  // too; entries are set once a block is written. Emptied when full.
+  // write_staged() writes history, under commit_mutex_, which guards this
+  // too (stage_block() reads it under the same); entries are set once a
+  // block is written. Emptied when full.
   static constexpr std::size_t kHistoryNextMax = 100'000;
   std::map<std::string, std::uint64_t, std::less<>> history_next_;
   // The committed head, read once at open and replaced by each commit.
@@ -1510,8 +1548,8 @@ class RocksLedger final : public Ledger {
   std::optional<Head> head_;
   mutable StateCache state_cache_;
   LogNodeCache log_cache_;
-  // Changed by commit_block() alone, under commit_mutex_ and top_mu_, after
-  // its write; read by commits (under commit_mutex_) and by state proofs,
+  // Changed by write_staged() alone, under commit_mutex_ and top_mu_, after
+  // its write; read by stage_block() (under commit_mutex_) and by state proofs,
   // which copy paths out of it under top_mu_. top_height_ is the height it
   // is the top of (none before the genesis block is applied; genesis is 0).
   SmtTop smt_top_;

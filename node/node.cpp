@@ -273,26 +273,37 @@ void Node::prepare(const Block& block, const std::vector<Hash256>& tx_ids) {
   registry_.verify_ahead(block.txs, tx_ids);
 }
 
-ledger::BlockEffects Node::execute(const Block& block, const std::vector<Hash256>& tx_ids) {
+namespace {
+
+[[noreturn]] void cannot_commit(const Block& block, const Error& e) {
+  std::fprintf(stderr, "custos-node: FATAL: cannot commit block %llu: %s\n",
+               static_cast<unsigned long long>(block.header.height), e.message.c_str());
+  std::abort();
+}
+
+}  // namespace
+
+std::unique_ptr<ledger::StagedBlock> Node::execute(const Block& block,
+                                                   const std::vector<Hash256>& tx_ids) {
   auto t = std::chrono::steady_clock::now();
   ledger::BlockEffects effects = chaincode::execute_block(*ledger_, registry_, block, tx_ids);
   counters_.execute_us += micros_since(t);
-  return effects;
+  auto staged = ledger_->stage_block(block, std::move(effects));
+  if (!staged) cannot_commit(block, staged.error());
+  counters_.stage_us += micros_since(t);
+  return std::move(staged).value();
 }
 
-void Node::commit(const Block& block, ledger::BlockEffects effects) {
+void Node::commit(const Block& block, ledger::StagedBlock& executed) {
   auto t = std::chrono::steady_clock::now();
-  if (auto s = ledger_->commit_block(block, effects); !s) {
-    std::fprintf(stderr, "custos-node: FATAL: cannot commit block %llu: %s\n",
-                 static_cast<unsigned long long>(block.header.height), s.error().message.c_str());
-    std::abort();
-  }
+  if (auto s = ledger_->write_staged(executed); !s) cannot_commit(block, s.error());
   counters_.commit_us += micros_since(t);
   counters_.blocks_committed++;
   if (auto sig = head_signer_->on_applied(block.header.height)) {
     orderer_->gossip_head_signature(block.header.height, *sig);
   }
   counters_.sign_us += micros_since(t);
+  const ledger::BlockEffects& effects = executed.effects();
   for (const auto& t : effects.txs) {
     (t.code == chaincode::code::kOk ? counters_.txs_committed_ok
                                     : counters_.txs_committed_failed)++;
@@ -300,8 +311,8 @@ void Node::commit(const Block& block, ledger::BlockEffects effects) {
   // The records as tx() returns them: each with its log position (a copy
   // committed again keeps pointing at the first, which a waiter has found
   // by then, in the ledger or in an earlier block here).
-  AppliedBlock applied{block.header.height, std::move(effects.txs)};
-  const std::uint64_t log_base = ledger_->head()->log_size - applied.txs.size();
+  AppliedBlock applied{block.header.height, effects.txs};
+  const std::uint64_t log_base = executed.head().log_size - applied.txs.size();
   for (std::size_t i = 0; i < applied.txs.size(); ++i) applied.txs[i].log_index = log_base + i;
   {
     // Under the lock, so that no waiter misses the block between its

@@ -31,8 +31,10 @@ struct Counters {
   std::atomic<std::uint64_t> txs_busy{0};     // mempool full
   std::atomic<std::uint64_t> blocks_committed{0};
   // Where a block's time goes, summed over blocks, in microseconds: running
-  // its transactions, writing it to the ledger, signing the new head.
+  // its transactions, computing its writes and roots (staging it), writing
+  // it to the ledger, signing the new head.
   std::atomic<std::uint64_t> execute_us{0};
+  std::atomic<std::uint64_t> stage_us{0};
   std::atomic<std::uint64_t> commit_us{0};
   std::atomic<std::uint64_t> sign_us{0};
   std::atomic<std::uint64_t> txs_committed_ok{0};
@@ -85,8 +87,9 @@ class Node : public BlockApplier {
   // BlockApplier: execute, then commit. A block that cannot be committed
   // stops the process: a peer must never run on with a state it could not
   // persist.
-  ledger::BlockEffects execute(const Block& block, const std::vector<Hash256>& tx_ids) override;
-  void commit(const Block& block, ledger::BlockEffects effects) override;
+  std::unique_ptr<ledger::StagedBlock> execute(const Block& block,
+                                               const std::vector<Hash256>& tx_ids) override;
+  void commit(const Block& block, ledger::StagedBlock& executed) override;
   // BlockApplier: verifies the block's signatures this node has not seen.
   void prepare(const Block& block, const std::vector<Hash256>& tx_ids) override;
 

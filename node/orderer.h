@@ -26,15 +26,19 @@ class BlockApplier {
   virtual ~BlockApplier() = default;
   // tx_ids[i] is block.txs[i].id(), which the caller has computed already.
   void apply(const Block& block, const std::vector<Hash256>& tx_ids) {
-    commit(block, execute(block, tx_ids));
+    auto executed = execute(block, tx_ids);
+    commit(block, *executed);
   }
   // The two halves of apply(), for an orderer that executes a block ahead of
   // its commit. execute() runs the block on the ledger as it stands and
-  // writes nothing; its effects are what commit() must be given only while
-  // the ledger's head is still the one it executed on. Both are called from
-  // the thread that applies blocks (never at once).
-  virtual ledger::BlockEffects execute(const Block& block, const std::vector<Hash256>& tx_ids) = 0;
-  virtual void commit(const Block& block, ledger::BlockEffects effects) = 0;
+  // stages its writes (ledger::Ledger::stage_block), writing nothing: the
+  // staged block holds the effects and the head the block makes. commit()
+  // writes it, and must be given it only while the ledger's head is still
+  // the one it was executed on. Both are called from the thread that
+  // applies blocks (never at once).
+  virtual std::unique_ptr<ledger::StagedBlock> execute(const Block& block,
+                                                       const std::vector<Hash256>& tx_ids) = 0;
+  virtual void commit(const Block& block, ledger::StagedBlock& executed) = 0;
   // Work that may be done for a block before it is committed, on any thread:
   // verifying and remembering its signatures, so that apply() need not. A
   // block prepared is not necessarily applied (a new leader may overwrite

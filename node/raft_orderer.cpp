@@ -516,7 +516,7 @@ void RaftOrderer::run() {
     while (raft_->has_ready()) {
       if (!handle_ready()) return;  // stopping during a snapshot install
     }
-    settle_proposal();
+    settle_proposals();
     maybe_compact();
     publish_status();
   }
@@ -717,15 +717,25 @@ void RaftOrderer::execute_ahead() {
     auto next = prepared_.take_next_after(ledger_applied());
     if (!next) return;
     ahead_ = Ahead{next->index, next->term, std::move(next->ready.block),
-                   std::move(next->ready.ids), std::nullopt, Hash256{}};
+                   std::move(next->ready.ids), nullptr, Hash256{}};
   }
   auto head = ledger_.head();
-  if (ahead_->effects && ahead_->on_head == head->block_hash) return;
+  if (ahead_->executed && ahead_->on_head == head->block_hash) return;
   // Not the block after this head (yet, or ever): apply_entry decides.
   if (check_extends(network_id_, ahead_->block.header, *head)) return;
   block_executions_ahead_++;
-  ahead_->effects = applier_.execute(ahead_->block, ahead_->ids);
+  ahead_->executed = applier_.execute(ahead_->block, ahead_->ids);
   ahead_->on_head = head->block_hash;
+  {
+    std::lock_guard lock(apply_mu_);
+    staged_head_ = StagedHead{ahead_->index, ahead_->term, ahead_->executed->head()};
+  }
+  {
+    // A leader may cut its next block on this one.
+    std::lock_guard lock(in_mu_);
+    kick_ = true;
+  }
+  in_cv_.notify_one();
 }
 
 void RaftOrderer::apply_entry(const Entry& entry) {
@@ -754,13 +764,13 @@ void RaftOrderer::apply_entry(const Entry& entry) {
   std::optional<Block> ready;
   // The block executed ahead is this entry's (same index and term), or
   // was overwritten by a new leader's.
-  std::optional<ledger::BlockEffects> executed;
+  std::unique_ptr<ledger::StagedBlock> executed;
   Hash256 executed_on;
   if (ahead_ && ahead_->index <= entry.index) {
     if (ahead_->index == entry.index && ahead_->term == entry.term) {
       ready = std::move(ahead_->block);
       ids = std::move(ahead_->ids);
-      executed = std::move(ahead_->effects);
+      executed = std::move(ahead_->executed);
       executed_on = ahead_->on_head;
     }
     ahead_.reset();
@@ -808,7 +818,7 @@ void RaftOrderer::apply_entry(const Entry& entry) {
   }
   if (executed && executed_on == head->block_hash) {
     blocks_executed_ahead_++;
-    applier_.commit(*block, std::move(*executed));
+    applier_.commit(*block, *executed);
   } else {
     applier_.apply(*block, ids);
   }
@@ -889,18 +899,28 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
   return false;
 }
 
-bool RaftOrderer::can_propose() const {
-  // The next block names the previous one's hash and results: wait until
-  // everything in the log (this term's no-op included) is applied.
-  return raft_->role() == Role::leader && ledger_applied() >= raft_->last_index() && !proposed_ &&
-         Clock::now() >= transfer_until_;
+std::optional<ledger::Head> RaftOrderer::proposal_base() const {
+  if (raft_->role() != Role::leader || Clock::now() < transfer_until_) return std::nullopt;
+  // The next block names the previous one's hash, results and roots: those
+  // of the ledger's head once everything in the log (this term's no-op
+  // included) is applied,
+  const std::uint64_t last = raft_->last_index();
+  if (ledger_applied() >= last) return ledger_.head();
+  // or those the leader's own last block makes, executed ahead on the head
+  // before it. Were that block not applied after all, the next one would
+  // not extend the ledger and every node would skip it.
+  std::lock_guard lock(apply_mu_);
+  if (staged_head_ && staged_head_->index == last && staged_head_->term == raft_->term()) {
+    return staged_head_->head;
+  }
+  return std::nullopt;
 }
 
 void RaftOrderer::maybe_propose_block() {
-  if (!can_propose()) return;
+  auto head = proposal_base();
+  if (!head) return;
   auto batch = mempool_.take_ready(config_.block, false);
   if (batch.empty()) return;
-  auto head = ledger_.head();
   std::vector<Transaction> txs;
   std::vector<Hash256> ids;
   txs.reserve(batch.size());
@@ -932,19 +952,21 @@ void RaftOrderer::maybe_propose_block() {
     prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block), std::move(ids)});
     look_ahead();  // executed while the followers write it
   }
-  proposed_ = Proposed{index, std::move(batch)};
+  proposed_.push_back(Proposed{index, std::move(batch)});
 }
 
-void RaftOrderer::settle_proposal() {
-  if (!proposed_ || ledger_applied() < proposed_->index) return;
-  // Whatever held that log position has been applied. A transaction not in
-  // the ledger now was in a block another leader overwrote: forward it again.
-  std::lock_guard lock(in_mu_);
-  for (auto& [tx, id] : proposed_->txs) {
-    mempool_.forget({id});
-    if (!ledger_.has_tx(id)) requeue(std::move(tx), id);
+void RaftOrderer::settle_proposals() {
+  while (!proposed_.empty() && ledger_applied() >= proposed_.front().index) {
+    // Whatever held that log position has been applied. A transaction not in
+    // the ledger now was in a block another leader overwrote (or in one cut
+    // on a block that was then not applied): forward it again.
+    std::lock_guard lock(in_mu_);
+    for (auto& [tx, id] : proposed_.front().txs) {
+      mempool_.forget({id});
+      if (!ledger_.has_tx(id)) requeue(std::move(tx), id);
+    }
+    proposed_.pop_front();
   }
-  proposed_.reset();
 }
 
 void RaftOrderer::requeue(Transaction tx, const Hash256& id) {

@@ -648,6 +648,64 @@ TEST_CASE("head and results_hash follow each commit") {
   CHECK_FALSE(l->block(5).has_value());
 }
 
+TEST_CASE("a staged block writes nothing until written, names its head, and is for one head") {
+  TempDir dir;
+  auto l = open_ok(dir.path());
+  Block genesis = next_block(*l, {make_tx(1)});
+  commit_ok(*l, genesis, effects_for(genesis));
+
+  Block b = next_block(*l, {make_tx(2), make_tx(3)});
+  auto staged = l->stage_block(b, effects_for(b, {{"k", Json(7)}}, {{"item", 0, Json("seized")}}));
+  REQUIRE(staged.ok());
+  // Staged: nothing of it is readable yet.
+  CHECK(l->head()->height == 0);
+  CHECK_FALSE(l->get("k").has_value());
+  CHECK(l->history("item", 0, 10).empty());
+  CHECK_FALSE(l->has_tx(b.txs[0].id()));
+  CHECK((*staged)->effects().txs.size() == 2);
+
+  SUBCASE("written, the head is the one it named, roots and all") {
+    const Head named = (*staged)->head();
+    REQUIRE(l->write_staged(**staged).ok());
+    auto head = l->head();
+    REQUIRE(head.has_value());
+    CHECK(head->height == 1);
+    CHECK(head->block_hash == b.header.hash());
+    CHECK(head->results_hash == named.results_hash);
+    CHECK(head->roots() == named.roots());
+    CHECK(l->roots(1) == named.roots());
+    CHECK(named.log_size == 3);
+    CHECK(l->log_root(3).value() == named.log_root);
+    CHECK(l->get("k") == Json(7));
+    CHECK(l->history("item", 0, 10).size() == 1);
+    // Once only.
+    auto again = l->write_staged(**staged);
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code == "ledger_order");
+    CHECK(l->head()->height == 1);
+  }
+
+  SUBCASE("staged on a head that has moved since, it is refused and writes nothing") {
+    Block other = next_block(*l, {make_tx(4)});
+    commit_ok(*l, other, effects_for(other));
+    auto s = l->write_staged(**staged);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().code == "ledger_order");
+    CHECK(l->head()->block_hash == other.header.hash());
+    CHECK_FALSE(l->get("k").has_value());
+    CHECK(l->history("item", 0, 10).empty());
+    CHECK_FALSE(l->has_tx(b.txs[0].id()));
+  }
+
+  SUBCASE("staging refuses what commit_block refuses") {
+    Block wrong = make_block(kNet, 5, genesis.header.hash(), kEpochMs + 5, "node1",
+                             results_of(0), {make_tx(5)});
+    auto s = l->stage_block(wrong, effects_for(wrong));
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().code == "ledger_order");
+  }
+}
+
 TEST_CASE("readers running beside commit_block never see part of a block") {
   TempDir dir;
   auto l = open_ok(dir.path());
