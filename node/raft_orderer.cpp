@@ -516,7 +516,7 @@ void RaftOrderer::run() {
     while (raft_->has_ready()) {
       if (!handle_ready()) return;  // stopping during a snapshot install
     }
-    settle_proposals();
+    settle_proposal();
     maybe_compact();
     publish_status();
   }
@@ -726,16 +726,6 @@ void RaftOrderer::execute_ahead() {
   block_executions_ahead_++;
   ahead_->executed = applier_.execute(ahead_->block, ahead_->ids);
   ahead_->on_head = head->block_hash;
-  {
-    std::lock_guard lock(apply_mu_);
-    staged_head_ = StagedHead{ahead_->index, ahead_->term, ahead_->executed->head()};
-  }
-  {
-    // A leader may cut its next block on this one.
-    std::lock_guard lock(in_mu_);
-    kick_ = true;
-  }
-  in_cv_.notify_one();
 }
 
 void RaftOrderer::apply_entry(const Entry& entry) {
@@ -899,28 +889,21 @@ bool RaftOrderer::fetch_blocks_to(std::uint64_t height, const Hash256& block_has
   return false;
 }
 
-std::optional<ledger::Head> RaftOrderer::proposal_base() const {
-  if (raft_->role() != Role::leader || Clock::now() < transfer_until_) return std::nullopt;
-  // The next block names the previous one's hash, results and roots: those
-  // of the ledger's head once everything in the log (this term's no-op
-  // included) is applied,
-  const std::uint64_t last = raft_->last_index();
-  if (ledger_applied() >= last) return ledger_.head();
-  // or those the leader's own last block makes, executed ahead on the head
-  // before it. Were that block not applied after all, the next one would
-  // not extend the ledger and every node would skip it.
-  std::lock_guard lock(apply_mu_);
-  if (staged_head_ && staged_head_->index == last && staged_head_->term == raft_->term()) {
-    return staged_head_->head;
-  }
-  return std::nullopt;
+bool RaftOrderer::can_propose() const {
+  // The next block names the previous one's hash, results and roots: wait
+  // until everything in the log (this term's no-op included) is applied.
+  // (Cutting it on the head the previous block makes once executed ahead,
+  // before that block commits, was tried and did not pay on one machine:
+  // docs/perf-history.md, fourteenth session.)
+  return raft_->role() == Role::leader && ledger_applied() >= raft_->last_index() && !proposed_ &&
+         Clock::now() >= transfer_until_;
 }
 
 void RaftOrderer::maybe_propose_block() {
-  auto head = proposal_base();
-  if (!head) return;
+  if (!can_propose()) return;
   auto batch = mempool_.take_ready(config_.block, false);
   if (batch.empty()) return;
+  auto head = ledger_.head();
   std::vector<Transaction> txs;
   std::vector<Hash256> ids;
   txs.reserve(batch.size());
@@ -952,21 +935,19 @@ void RaftOrderer::maybe_propose_block() {
     prepared_.finish(index, term, PreparedBlocks::Ready{std::move(block), std::move(ids)});
     look_ahead();  // executed while the followers write it
   }
-  proposed_.push_back(Proposed{index, std::move(batch)});
+  proposed_ = Proposed{index, std::move(batch)};
 }
 
-void RaftOrderer::settle_proposals() {
-  while (!proposed_.empty() && ledger_applied() >= proposed_.front().index) {
-    // Whatever held that log position has been applied. A transaction not in
-    // the ledger now was in a block another leader overwrote (or in one cut
-    // on a block that was then not applied): forward it again.
-    std::lock_guard lock(in_mu_);
-    for (auto& [tx, id] : proposed_.front().txs) {
-      mempool_.forget({id});
-      if (!ledger_.has_tx(id)) requeue(std::move(tx), id);
-    }
-    proposed_.pop_front();
+void RaftOrderer::settle_proposal() {
+  if (!proposed_ || ledger_applied() < proposed_->index) return;
+  // Whatever held that log position has been applied. A transaction not in
+  // the ledger now was in a block another leader overwrote: forward it again.
+  std::lock_guard lock(in_mu_);
+  for (auto& [tx, id] : proposed_->txs) {
+    mempool_.forget({id});
+    if (!ledger_.has_tx(id)) requeue(std::move(tx), id);
   }
+  proposed_.reset();
 }
 
 void RaftOrderer::requeue(Transaction tx, const Hash256& id) {

@@ -156,12 +156,8 @@ class RaftOrderer : public Orderer {
   bool install_snapshot(const consensus::Snapshot& snap);
   bool fetch_blocks_to(std::uint64_t height, const Hash256& block_hash);
   void maybe_propose_block();
-  // The head the next block may be cut on: the leader's, not handing over,
-  // with every log entry applied (the ledger's head), or with its own last
-  // proposal executed ahead (the head that block makes). nullopt: no block
-  // may be cut now.
-  std::optional<ledger::Head> proposal_base() const;
-  bool can_propose() const { return proposal_base().has_value(); }
+  // Leader, nothing in flight, not handing over: a new block may be cut.
+  bool can_propose() const;
   void maybe_compact();
   // Makes the applied blocks durable (the ledger is written without fsync:
   // until compacted, the Raft log holds them); a failure stops the node.
@@ -169,7 +165,7 @@ class RaftOrderer : public Orderer {
   void hand_over_leadership();
   void forward_pending();
   void requeue(Transaction tx, const Hash256& id);  // caller holds in_mu_
-  void settle_proposals();
+  void settle_proposal();
   void serve_block_request(PeerId from, std::uint64_t lo, std::uint64_t hi);
   void publish_status();
 
@@ -236,7 +232,7 @@ class RaftOrderer : public Orderer {
   std::atomic<std::uint64_t> applied_index_{0};
 
   // The apply thread's queue.
-  mutable std::mutex apply_mu_;
+  std::mutex apply_mu_;
   std::condition_variable apply_cv_;       // a job queued, or stopping
   std::condition_variable apply_done_cv_;  // a job finished
   std::deque<consensus::Entry> apply_jobs_;
@@ -244,26 +240,16 @@ class RaftOrderer : public Orderer {
   bool installing_ = false;  // a snapshot is being installed: nothing is executed ahead
   bool apply_busy_ = false;
   bool apply_stopping_ = false;
-  // The head the block at this log position makes, from its execution ahead:
-  // while it is the leader's last entry, of its term, the leader may cut the
-  // next block on it before this one is committed (consensus thread reads).
-  struct StagedHead {
-    std::uint64_t index = 0;
-    std::uint64_t term = 0;
-    ledger::Head head;
-  };
-  std::optional<StagedHead> staged_head_;
   std::thread apply_thread_;
 
-  // The blocks this leader proposed and has not yet seen applied, in log
-  // order (consensus thread only; at most two: the next is cut only on one
-  // executed ahead): once the log is applied past one's index, whatever of
-  // it is not in the ledger (a new leader overwrote it) is forwarded again.
+  // The block this leader proposed and has not yet seen applied (consensus
+  // thread only): once the log is applied past its index, whatever of it is
+  // not in the ledger (a new leader overwrote it) is forwarded again.
   struct Proposed {
     std::uint64_t index = 0;
     std::vector<std::pair<Transaction, Hash256>> txs;
   };
-  std::deque<Proposed> proposed_;
+  std::optional<Proposed> proposed_;
   Clock::time_point transfer_until_{};  // no proposals while handing over
 
   // Admission of forwarded transactions and serving blocks to peers: slow
