@@ -1008,7 +1008,6 @@ class RocksLedger final : public Ledger {
                          (staged.written ? " and is written already"
                                          : "; the head has moved since"));
     }
-    staged.written = true;
     const BlockEffects& effects = staged.effects_;
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_writes;
@@ -1023,6 +1022,7 @@ class RocksLedger final : public Ledger {
     state_cache_.end_write(effects.writes, s.ok());
     history_cache_.end_write(effects.history, staged.history_texts, s.ok());
     if (!s.ok()) return io_error("writing block " + std::to_string(height), s);
+    staged.written = true;
     log_cache_.add(staged.log_writes, staged.new_head.log_size);
     if (history_next_.size() + staged.next_seq.size() > kHistoryNextMax) history_next_.clear();
     for (auto& [key, next] : staged.next_seq) history_next_.insert_or_assign(key, next);
